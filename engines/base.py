@@ -1,0 +1,148 @@
+"""The runner interface every landmark backend implements, and the backend registry."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+# MediaPipe's 52 blendshape category names, in model output order.
+BLENDSHAPE_NAMES = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight",
+    "eyeLookDownLeft", "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft",
+    "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight",
+    "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen", "jawRight", "mouthClose",
+    "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight", "mouthFunnel",
+    "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight",
+    "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
+    "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
+    "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LandmarkResult:
+    """One frame's landmarker output for the largest face (or no face).
+
+    landmarks_px: (478, 3) float32 — x, y in image pixels, z in the same scale as x.
+    blendshapes: (52,) float32 in BLENDSHAPE_NAMES order.
+    matrix: (4, 4) float32 facial transformation matrix (canonical face → camera, OpenGL axes).
+    faces: how many faces the model found (the largest is reported; > 1 flags the frame).
+    """
+
+    faces: int
+    landmarks_px: np.ndarray | None = None
+    blendshapes: np.ndarray | None = None
+    matrix: np.ndarray | None = None
+
+    @property
+    def face(self) -> bool:
+        return self.landmarks_px is not None
+
+    def __post_init__(self) -> None:
+        if self.landmarks_px is None:
+            if self.blendshapes is not None or self.matrix is not None:
+                raise ValueError("a result without landmarks cannot carry blendshapes or a matrix")
+            return
+        if self.landmarks_px.shape != (478, 3):
+            raise ValueError(f"landmarks_px must be (478, 3), got {self.landmarks_px.shape}")
+        if self.blendshapes is None or self.blendshapes.shape != (52,):
+            raise ValueError("blendshapes must be (52,)")
+        if self.matrix is None or self.matrix.shape != (4, 4):
+            raise ValueError("matrix must be (4, 4)")
+
+    @classmethod
+    def no_face(cls) -> "LandmarkResult":
+        return cls(0)
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend was asked for that is unknown or whose packages are not installed."""
+
+
+class LandmarkRunner(ABC):
+    """Life cycle shared by every backend: ``activate`` loads the model, ``infer`` runs one frame,
+    ``deactivate`` frees it. Use as a context manager. Timestamps must strictly increase."""
+
+    name: str = "?"
+
+    def __init__(self) -> None:
+        self._active = False
+        self._last_ts_ms: int | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self._active
+
+    def activate(self) -> "LandmarkRunner":
+        if not self._active:
+            self._activate()
+            self._active = True
+            self._last_ts_ms = None
+        return self
+
+    def deactivate(self) -> None:
+        if self._active:
+            self._active = False
+            self._deactivate()
+
+    def infer(self, rgb: np.ndarray, timestamp_ms: int) -> LandmarkResult:
+        """Landmarks for one RGB uint8 (H, W, 3) frame taken at ``timestamp_ms``."""
+        if not self._active:
+            raise RuntimeError(f"{self.name} runner is not active; call activate() or use it in a with-block")
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
+        if self._last_ts_ms is not None and timestamp_ms <= self._last_ts_ms:
+            raise ValueError(
+                f"timestamps must increase: {timestamp_ms} ms after {self._last_ts_ms} ms"
+            )
+        self._last_ts_ms = timestamp_ms
+        return self._infer(rgb, timestamp_ms)
+
+    def __enter__(self) -> "LandmarkRunner":
+        return self.activate()
+
+    def __exit__(self, *exc) -> None:
+        self.deactivate()
+
+    @abstractmethod
+    def _activate(self) -> None: ...
+
+    @abstractmethod
+    def _deactivate(self) -> None: ...
+
+    @abstractmethod
+    def _infer(self, rgb: np.ndarray, timestamp_ms: int) -> LandmarkResult: ...
+
+
+# name → (module, class, python packages it needs, pip extra that installs them)
+_BACKENDS = {
+    "mediapipe": ("engines.mediapipe_backend", "MediaPipeLandmarker", ("mediapipe",), "(core)"),
+}
+
+
+def _installed(packages: tuple[str, ...]) -> bool:
+    return all(importlib.util.find_spec(p) is not None for p in packages)
+
+
+def available_backends() -> list[str]:
+    return [name for name, (_, _, pkgs, _) in _BACKENDS.items() if _installed(pkgs)]
+
+
+def create_runner(name: str, **options) -> LandmarkRunner:
+    """A runner for backend ``name`` (not yet activated)."""
+    if name not in _BACKENDS:
+        raise BackendUnavailable(
+            f"unknown backend {name!r}; available: {', '.join(available_backends()) or 'none'}"
+        )
+    module, cls, pkgs, extra = _BACKENDS[name]
+    if not _installed(pkgs):
+        raise BackendUnavailable(
+            f"backend {name!r} needs {', '.join(pkgs)} (pip install 'facemonitor[{extra}]'); "
+            f"available: {', '.join(available_backends()) or 'none'}"
+        )
+    return getattr(importlib.import_module(module), cls)(**options)

@@ -1,0 +1,238 @@
+"""The ``facemonitor`` command line.
+
+Errors are one line on stderr starting with ``error:`` and exit code 2; no traceback reaches the
+user (FACEMONITOR_DEBUG=1 shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+from . import __version__, quiet  # noqa: F401
+from .errors import FacemonitorError
+
+DISCLAIMER = "facemonitor is a measurement and research tool, not a diagnostic device."
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="facemonitor", description=f"Real-time monitor of facial weakness. {DISCLAIMER}")
+    p.add_argument("--version", action="version", version=f"facemonitor {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp):
+        sp.add_argument("--store", type=Path, help="store folder (default: FACEMONITOR_STORE or the user data dir)")
+        sp.add_argument("--backend", default="mediapipe", help="landmark backend (default: mediapipe)")
+        sp.add_argument("--engine", metavar="ENDPOINT", help="use a running engine (tcp://host:port) instead of starting one")
+        sp.add_argument("--iris-mm", type=float, help="this person's horizontal iris diameter in mm (default 11.7)")
+        sp.add_argument("--person", help="pseudonymous person id to file the session under")
+
+    a = sub.add_parser("analyze", help="analyse a video file or stream into a session")
+    a.add_argument("path", help="video file, rtsp/http URL, or camera index")
+    a.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    a.add_argument("--realtime", action="store_true", help="read files at their own frame rate")
+    a.add_argument("--max-seconds", type=float, help="stop after this much media time")
+    common(a)
+
+    lv = sub.add_parser("live", help="live figures from a webcam (the sample video when there is none)")
+    lv.add_argument("--source", default="0", help="camera index, file or URL (default 0)")
+    lv.add_argument("--seconds", type=float, help="stop after this many seconds")
+    lv.add_argument("--record", action="store_true", help="record mode: no frame dropped (default: live, newest wins)")
+    lv.add_argument("--no-preview", action="store_true", help="no preview window even where a display exists")
+    common(lv)
+
+    b = sub.add_parser("bench", help="benchmark the pipeline on the sample video (prints ratios)")
+    b.add_argument("--live-seconds", type=float, default=60.0, help="length of the live-mode run (default 60)")
+    b.add_argument("--repeat", type=int, default=5, help="plays of the sample in the throughput runs (default 5)")
+    b.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    b.add_argument("--store", type=Path, help="store for the benchmark sessions (default: a temporary folder)")
+
+    e = sub.add_parser("engine", help="run an engine process (e.g. on another machine)")
+    e.add_argument("--bind", default="tcp://127.0.0.1:5555", help="endpoint to bind (default tcp://127.0.0.1:5555)")
+    e.add_argument("--control", help="PULL endpoint on which b'STOP' stops the engine")
+    e.add_argument("--backend", default="mediapipe")
+    e.add_argument("--iris-mm", type=float, default=None)
+
+    s = sub.add_parser("sessions", help="list, show and export logged sessions")
+    s.add_argument("--store", type=Path)
+    ss = s.add_subparsers(dest="action", required=True)
+    sl = ss.add_parser("list")
+    sl.add_argument("--status", choices=("running", "complete", "incomplete", "failed"))
+    sl.add_argument("--json", action="store_true")
+    sh = ss.add_parser("show")
+    sh.add_argument("id")
+    sh.add_argument("--json", action="store_true")
+    sx = ss.add_parser("export")
+    sx.add_argument("id")
+    sx.add_argument("--format", choices=("csv", "json"), default="csv")
+    sx.add_argument("--out", type=Path, help="output file (default: <id>.<format> in the current folder)")
+    sx.add_argument("--landmarks", action="store_true", help="include the 478×3 landmarks (JSON only)")
+
+    f = sub.add_parser("fetch", help="download and verify the model and sample media now")
+    f.add_argument("--all-samples", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except FacemonitorError as e:
+        if os.environ.get("FACEMONITOR_DEBUG") == "1":
+            raise
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # the contract is one line, never a traceback
+        if os.environ.get("FACEMONITOR_DEBUG") == "1":
+            raise
+        return _fail(f"{type(e).__name__}: {e} (set FACEMONITOR_DEBUG=1 for details)")
+
+
+def _dispatch(args) -> int:
+    if args.command == "analyze":
+        return _analyze(args)
+    if args.command == "live":
+        from .live import run_live
+
+        return run_live(args)
+    if args.command == "bench":
+        from .bench import run_bench
+
+        return run_bench(args)
+    if args.command == "engine":
+        from calibration.scale import DEFAULT_IRIS_MM
+
+        from .engine import run_engine
+
+        return run_engine(args.bind, args.control, args.backend, args.iris_mm or DEFAULT_IRIS_MM)
+    if args.command == "sessions":
+        return _sessions(args)
+    if args.command == "fetch":
+        from . import assets
+
+        print(f"model: {assets.model_path()}")
+        names = sorted(assets.SAMPLES) if args.all_samples else [assets.SAMPLE_VIDEO]
+        for name in names:
+            print(f"sample: {assets.sample_path(name)}")
+        return 0
+    raise AssertionError(args.command)
+
+
+def session_options(args, source: str, **extra):
+    from .pipeline import SessionOptions
+
+    return SessionOptions(source=source, store_root=args.store, backend=args.backend, engine_endpoint=args.engine,
+                          iris_mm=args.iris_mm, person=args.person, **extra)
+
+
+def _analyze(args) -> int:
+    from .errors import SessionIncomplete
+    from .pipeline import run_session
+
+    try:
+        result = run_session(session_options(args, args.path, realtime=args.realtime, max_seconds=args.max_seconds))
+    except SessionIncomplete as e:
+        if args.json and e.result is not None:
+            print(json.dumps(e.result.as_json()))
+        raise
+    if args.json:
+        print(json.dumps(result.as_json()))
+        return 0
+    print(format_result(result.as_json()))
+    return 0
+
+
+def _fmt(v, unit: str = "") -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}{unit}"
+
+
+def format_result(r: dict) -> str:
+    lines = [f"session {r['session_id']} ({r['status']}): {r['frames']} frames, {r['frames_with_face']} with a face, "
+             f"{r['processing_fps']:.1f} fps, {r['dropped_frames']} dropped"]
+    s = r["summary"]
+    if not s.get("face_found"):
+        lines.append(s.get("message", "no face found"))
+    else:
+        m = s["measures"]
+        for name, label in (("eye_aperture", "eye aperture"), ("mrd1", "MRD1"), ("brow_height", "brow height"),
+                            ("commissure_height", "mouth corner below eye line")):
+            left, right = m.get(f"{name}_left_mm"), m.get(f"{name}_right_mm")
+            lines.append(f"  {label:<28} left {_fmt(left and left['median'], ' mm'):>9}   "
+                         f"right {_fmt(right and right['median'], ' mm'):>9}   (median)")
+    lines.append(f"series: {r['series_path']}")
+    lines.append(DISCLAIMER)
+    return "\n".join(lines)
+
+
+def _sessions(args) -> int:
+    from .store import Store
+
+    with Store(args.store) as store:
+        if args.action == "list":
+            rows = store.list_sessions(args.status)
+            if args.json:
+                print(json.dumps([r.as_dict() for r in rows]))
+                return 0
+            if not rows:
+                print(f"no sessions in {store.root}")
+                return 0
+            print(f"{'id':<23} {'status':<10} {'frames':>6} {'face':>6} {'fps':>6}  source")
+            for r in rows:
+                print(f"{r.id:<23} {r.status:<10} {r.frames:>6} {r.frames_with_face:>6} "
+                      f"{(r.processing_fps or 0):>6.1f}  {r.source}")
+            return 0
+        row = store.get_session(args.id)
+        if args.action == "show":
+            if args.json:
+                print(json.dumps(dict(row.as_dict(), events=store.events(row.id))))
+                return 0
+            print(format_result(dict(row.as_dict(), session_id=row.id)))
+            for ev in store.events(row.id)[-10:]:
+                print(f"  event {ev['at']} {ev['kind']}" + (f" frame {ev['frame']}" if ev["frame"] is not None else "")
+                      + (f": {ev['detail']}" if ev["detail"] else ""))
+            if row.error:
+                print(f"  error: {row.error}")
+            return 0
+        table = store.read_series(row.id)
+        out = args.out or Path(f"{row.id}.{args.format}")
+        export_series(table, out, args.format, args.landmarks, meta=row.as_dict())
+        print(f"wrote {table.num_rows} frames to {out}")
+        return 0
+
+
+def export_series(table, out: Path, fmt: str, landmarks: bool, meta: dict) -> None:
+    """Write a session's series as CSV (no landmarks) or JSON (session metadata + rows)."""
+    import pyarrow.csv as pacsv
+
+    tmp = out.with_name(f".{out.name}.tmp")
+    if fmt == "csv":
+        if "landmarks_px" in table.column_names:
+            table = table.drop_columns(["landmarks_px"])
+        pacsv.write_csv(table, tmp)
+    else:
+        if not landmarks and "landmarks_px" in table.column_names:
+            table = table.drop_columns(["landmarks_px"])
+        rows = table.to_pylist()
+        for r in rows:
+            for k, v in r.items():
+                if isinstance(v, float) and math.isnan(v):
+                    r[k] = None
+        with open(tmp, "w") as f:
+            json.dump({"session": meta, "series": rows}, f)
+    os.replace(tmp, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The per-frame measure kernel (see docs/measures.md for every definition)."""
+
+import numpy as np
+from numba import njit
+
+from ._geometry import contour_y_at, distance, to_head_frame
+
+# Output slots, in head-frame pixel units (scaled to mm by the caller), in this order:
+#  0,1 eye aperture L,R   2,3 MRD1 L,R   4,5 brow height L,R   6,7 commissure height L,R
+#  8 intercanthal   9,10 horizontal iris diameter L,R
+N_OUT = 11
+
+
+@njit(cache=True, nogil=True)
+def frame_measures_px(pts, rot, upper_l, lower_l, upper_r, lower_r, brow_l, brow_r, idx, out, head):
+    """``idx`` = [iris L, iris R, inner canthus L, inner canthus R, mouth L, mouth R,
+    iris ring L horizontal a, b, iris ring R horizontal a, b]."""
+    to_head_frame(pts, rot, head)
+    for side in range(2):
+        c = idx[side]
+        xc = head[c, 0]
+        yc = head[c, 1]
+        if side == 0:
+            up = contour_y_at(head, upper_l, xc)
+            lo = contour_y_at(head, lower_l, xc)
+            br = contour_y_at(head, brow_l, xc)
+        else:
+            up = contour_y_at(head, upper_r, xc)
+            lo = contour_y_at(head, lower_r, xc)
+            br = contour_y_at(head, brow_r, xc)
+        out[0 + side] = up - lo
+        out[2 + side] = up - yc
+        out[4 + side] = br - yc
+    # commissure height: mouth corner below the line through the inner canthi
+    ax = head[idx[2], 0]
+    ay = head[idx[2], 1]
+    bx = head[idx[3], 0]
+    by = head[idx[3], 1]
+    for side in range(2):
+        m = idx[4 + side]
+        if abs(bx - ax) < 1e-9:
+            out[6 + side] = np.nan
+        else:
+            line_y = ay + (head[m, 0] - ax) * (by - ay) / (bx - ax)
+            out[6 + side] = line_y - head[m, 1]
+    out[8] = distance(head, idx[2], idx[3])
+    out[9] = distance(head, idx[6], idx[7])
+    out[10] = distance(head, idx[8], idx[9])
+
+
+@njit(cache=True, nogil=True)
+def frame_measures_px_batch(pts, rots, upper_l, lower_l, upper_r, lower_r, brow_l, brow_r, idx, out):
+    head = np.empty((pts.shape[1], 3))
+    for i in range(pts.shape[0]):
+        frame_measures_px(pts[i], rots[i], upper_l, lower_l, upper_r, lower_r, brow_l, brow_r, idx,
+                          out[i], head)

@@ -1,0 +1,101 @@
+"""Checked wrappers around the numba kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import landmarks as L
+from ._measures import N_OUT, frame_measures_px, frame_measures_px_batch
+from ._pose import head_angles_deg, head_angles_deg_batch
+from ._smooth import median_filter_nan
+
+# Names of frame_measures' outputs, in head-frame pixel units (see docs/measures.md).
+MEASURE_NAMES = (
+    "eye_aperture_left", "eye_aperture_right",
+    "mrd1_left", "mrd1_right",
+    "brow_height_left", "brow_height_right",
+    "commissure_height_left", "commissure_height_right",
+    "intercanthal",
+    "iris_diameter_left", "iris_diameter_right",
+)
+assert len(MEASURE_NAMES) == N_OUT
+HEAD_MEASURES = ("yaw_deg", "pitch_deg", "roll_deg")
+
+_IDX = np.array(
+    [L.LEFT_IRIS_CENTER, L.RIGHT_IRIS_CENTER, L.LEFT_EYE_INNER, L.RIGHT_EYE_INNER,
+     L.LEFT_MOUTH_CORNER, L.RIGHT_MOUTH_CORNER,
+     L.LEFT_IRIS_RING[0], L.LEFT_IRIS_RING[2], L.RIGHT_IRIS_RING[0], L.RIGHT_IRIS_RING[2]],
+    np.int64,
+)
+_CONTOURS = (L.LEFT_UPPER_LID_CONTOUR, L.LEFT_LOWER_LID_CONTOUR, L.RIGHT_UPPER_LID_CONTOUR,
+             L.RIGHT_LOWER_LID_CONTOUR, L.LEFT_BROW_CONTOUR, L.RIGHT_BROW_CONTOUR)
+
+
+def _as_float(name: str, a, shape_tail: tuple, batch: bool) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be numeric, got dtype {a.dtype}")
+    want_ndim = len(shape_tail) + (1 if batch else 0)
+    if a.ndim != want_ndim or a.shape[-len(shape_tail):] != shape_tail:
+        lead = "(N, " if batch else "("
+        raise ValueError(
+            f"{name} must have shape {lead}{', '.join(map(str, shape_tail))}), got {a.shape}"
+            + ("; pass one frame to the unbatched function" if batch and a.ndim == len(shape_tail) else "")
+        )
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _rotation(name: str, m, batch: bool) -> np.ndarray:
+    m = np.asarray(m)
+    if m.shape[-2:] == (4, 4):
+        m = m[..., :3, :3]
+    return _as_float(name, m, (3, 3), batch)
+
+
+def frame_measures(landmarks_px, rotation) -> np.ndarray:
+    """Per-frame measures in head-frame pixel units, ordered as MEASURE_NAMES.
+
+    landmarks_px: (478, 3) image coordinates (x, y in pixels, z scaled like x).
+    rotation: (3, 3) rotation or (4, 4) facial transformation matrix from the landmarker.
+    """
+    pts = _as_float("landmarks_px", landmarks_px, (L.N_LANDMARKS, 3), False)
+    rot = _rotation("rotation", rotation, False)
+    out = np.empty(N_OUT)
+    frame_measures_px(pts, rot, *_CONTOURS, _IDX, out, np.empty((L.N_LANDMARKS, 3)))
+    return out
+
+
+def frame_measures_batch(landmarks_px, rotations) -> np.ndarray:
+    """frame_measures over N frames: (N, 478, 3) and (N, 3, 3)|(N, 4, 4) → (N, 11)."""
+    pts = _as_float("landmarks_px", landmarks_px, (L.N_LANDMARKS, 3), True)
+    rots = _rotation("rotations", rotations, True)
+    if rots.shape[0] != pts.shape[0]:
+        raise ValueError(f"{pts.shape[0]} landmark frames but {rots.shape[0]} rotations")
+    out = np.empty((pts.shape[0], N_OUT))
+    frame_measures_px_batch(pts, rots, *_CONTOURS, _IDX, out)
+    return out
+
+
+def head_angles(rotation) -> np.ndarray:
+    """(yaw, pitch, roll) in degrees; signs in docs/measures.md."""
+    out = np.empty(3)
+    head_angles_deg(_rotation("rotation", rotation, False), out)
+    return out
+
+
+def head_angles_batch(rotations) -> np.ndarray:
+    rots = _rotation("rotations", rotations, True)
+    out = np.empty((rots.shape[0], 3))
+    head_angles_deg_batch(rots, out)
+    return out
+
+
+def median5(x) -> np.ndarray:
+    """5-point centred running median that ignores NaN (for measure curves)."""
+    a = np.asarray(x)
+    if a.ndim != 1:
+        raise ValueError(f"median5 takes a 1-D series, got shape {a.shape}")
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    out = np.empty_like(a)
+    median_filter_nan(a, 5, out)
+    return out

@@ -1,0 +1,241 @@
+"""One analysis session: source → capture thread → ZeroMQ → engine process → series in the store."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from engines.base import BLENDSHAPE_NAMES
+
+from . import wire
+from .capture import CaptureThread, FrameMailbox, open_capture, parse_source
+from .errors import EngineError, FacemonitorError, SessionIncomplete
+from .store import SeriesWriter, Store
+from .summary import summarize
+from .transport import EngineClient, LocalEngine
+
+
+@dataclass
+class SessionOptions:
+    source: str
+    store_root: Path | None = None
+    backend: str = "mediapipe"
+    mode: str = "record"  # "record": nothing lost; "live": newest frame wins
+    realtime: bool = False  # play files at their own frame rate
+    repeat: int = 1  # play a file this many times (benchmarks)
+    max_seconds: float | None = None
+    engine_endpoint: str | None = None  # connect to a running engine instead of starting one
+    iris_mm: float | None = None
+    person: str | None = None
+    window: int = 3  # frames in flight
+    reply_timeout_s: float = 30.0
+    on_result: Callable[[dict], None] | None = None  # called with each series row (live display)
+
+
+@dataclass
+class StageTimes:
+    """Per-frame timings in ms, kept for the benchmark."""
+
+    decode: list = field(default_factory=list)
+    transport: list = field(default_factory=list)
+    landmarks: list = field(default_factory=list)
+    kernels: list = field(default_factory=list)
+    store: list = field(default_factory=list)
+    latency: list = field(default_factory=list)  # capture → result available to the client
+
+    @staticmethod
+    def pct(values: list, q: float) -> float | None:
+        return round(float(np.percentile(values, q)), 3) if values else None
+
+    def report(self) -> dict:
+        return {name: {"p50_ms": self.pct(v, 50), "p95_ms": self.pct(v, 95)}
+                for name, v in self.__dict__.items()}
+
+
+@dataclass
+class SessionResult:
+    session_id: str
+    status: str
+    source: str
+    frames: int
+    frames_with_face: int
+    processing_fps: float
+    dropped_frames: int
+    dropped_frame_ids: list
+    rejected_replies: int
+    series_path: str | None
+    summary: dict
+    error: str | None
+    first_result_s: float | None
+    stages: StageTimes
+
+    def as_json(self) -> dict:
+        return {
+            "session_id": self.session_id, "status": self.status, "source": self.source,
+            "frames": self.frames, "frames_with_face": self.frames_with_face,
+            "processing_fps": round(self.processing_fps, 2), "dropped_frames": self.dropped_frames,
+            "rejected_replies": self.rejected_replies, "series_path": self.series_path,
+            "summary": self.summary, "error": self.error,
+            "latency_ms": self.stages.report()["latency"],
+        }
+
+
+def _row(meta: dict, reply: wire.Reply, latency_ms: float) -> dict:
+    row = {"frame": meta["frame"], "t_s": meta["t_media_us"] / 1e6, "face": meta["face"], "faces": meta["faces"],
+           "step": meta.get("step", ""), "image_width": meta["width"], "image_height": meta["height"],
+           "t_capture_ns": meta["t_capture_ns"], "latency_ms": latency_ms}
+    row.update(meta["measures"])
+    if reply.blendshapes is not None:
+        row.update(zip(BLENDSHAPE_NAMES, reply.blendshapes.tolist()))
+    return row
+
+
+def run_session(opts: SessionOptions) -> SessionResult:
+    """Analyse ``opts.source`` into a new session. Raises FacemonitorError for bad input before any
+    session exists; once a session exists, failures mark it incomplete and then raise."""
+    t_start = time.monotonic()
+    spec = parse_source(opts.source)
+    cap = open_capture(spec)
+    store = None
+    engine = None
+    client = None
+    try:
+        store = Store(opts.store_root)
+        if opts.engine_endpoint:
+            client = EngineClient(opts.engine_endpoint, window=opts.window)
+            client.ping(10.0)
+        else:
+            engine = LocalEngine(opts.backend, opts.iris_mm, log_dir=store.logs_dir)
+            client = EngineClient(engine.endpoint, window=opts.window)
+            engine.wait_ready(client)
+    except BaseException:
+        cap.release()
+        if client:
+            client.close()
+        if engine:
+            engine.stop()
+        if store:
+            store.close()
+        raise
+    try:
+        return _record(opts, spec, cap, store, engine, client, t_start)
+    finally:
+        client.close()
+        if engine:
+            engine.stop()
+        store.close()
+
+
+def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: EngineClient, t_start: float):
+    sid = store.create_session(spec.describe(), opts.mode, opts.backend, opts.person)
+    writer = SeriesWriter(store.session_dir(sid))
+    events: list[tuple[str, str | None, int | None]] = []
+    mailbox = FrameMailbox(opts.mode, block=not spec.is_device)
+    capture = CaptureThread(spec, mailbox, capture=cap, realtime=opts.realtime or spec.is_device,
+                            repeat=opts.repeat, max_seconds=opts.max_seconds,
+                            on_event=lambda kind, detail, frame: events.append((kind, detail, frame)))
+    stream = uuid.uuid4()
+    stages = StageTimes()
+    sent: dict[int, tuple[float, int]] = {}
+    frames = faces = 0
+    status, error = "complete", None
+    first_result_s = None
+    t_first_send = t_last_result = None
+    end_sent = False
+    last_reply = time.monotonic()
+    last_progress = time.monotonic()
+    capture.start()
+    try:
+        while True:
+            while client.has_credit and not end_sent:
+                frame = mailbox.get(timeout=0.0 if client.in_flight else 0.05)
+                if frame is None:
+                    if mailbox.exhausted:
+                        client.send_control(wire.Kind.END, stream)
+                        end_sent = True
+                    break
+                t_send = time.monotonic_ns()
+                client.send_frame(stream, frame.frame_id, frame.t_capture_ns, frame.t_media_us, frame.image,
+                                  dropped_total=len(mailbox.dropped_ids))
+                sent[frame.frame_id] = (frame.decode_ms, t_send)
+                t_first_send = t_first_send or time.monotonic()
+            if client.in_flight == 0:
+                continue
+            reply = client.recv(100)
+            now = time.monotonic()
+            if reply is None:
+                if engine is not None and not engine.alive():
+                    raise EngineError(f"the engine process died (exit code {engine.proc.returncode})")
+                if now - last_reply > opts.reply_timeout_s:
+                    raise EngineError(f"the engine sent nothing for {opts.reply_timeout_s:.0f} s")
+                continue
+            last_reply = now
+            meta = reply.meta
+            kind = meta["kind"]
+            if kind == "end":
+                break
+            if kind == "reject":
+                events.append(("engine_rejected", meta.get("reason"), None))
+                continue
+            if kind != "result" or meta.get("stream") != str(stream):
+                continue
+            t_got = time.monotonic_ns()
+            decode_ms, t_send = sent.pop(meta["frame"], (np.nan, t_got))
+            latency_ms = (t_got - meta["t_capture_ns"]) / 1e6
+            row = _row(meta, reply, latency_ms)
+            t0 = time.perf_counter()
+            writer.append(row, reply.landmarks if meta["face"] else None)
+            store_ms = (time.perf_counter() - t0) * 1e3
+            timing = meta["timing"]
+            stages.decode.append(decode_ms)
+            stages.transport.append((timing["t_recv_ns"] - t_send) / 1e6)
+            stages.landmarks.append(timing["landmarks_ms"])
+            stages.kernels.append(timing["kernels_ms"])
+            stages.store.append(store_ms)
+            stages.latency.append(latency_ms)
+            frames += 1
+            faces += bool(meta["face"])
+            t_last_result = now
+            if first_result_s is None:
+                first_result_s = now - t_start
+            if opts.on_result is not None:
+                opts.on_result(row)
+            if now - last_progress > 1.0:
+                store.add_events(sid, events)
+                events.clear()
+                store.update_progress(sid, frames, faces, len(mailbox.dropped_ids))
+                last_progress = now
+        if capture.error is not None:
+            status, error = "incomplete", f"source failed: {capture.error}"
+    except FacemonitorError as e:
+        status, error = "incomplete", str(e)
+    except KeyboardInterrupt:
+        status, error = "incomplete", "interrupted"
+    finally:
+        capture.stop()
+        capture.join(5)
+        writer.flush()
+        events.extend(("frame_dropped", f"{opts.mode} mode", fid) for fid in mailbox.dropped_ids)
+        if error:
+            events.append(("session_error", error, None))
+        store.add_events(sid, events)
+        span = (t_last_result - t_first_send) if (t_last_result and t_first_send) else 0.0
+        fps = (frames - 1) / span if span > 0 and frames > 1 else 0.0
+        table = store.read_series(sid)
+        summary = summarize(table) if table.num_rows else {"face_found": False, "message": "no frames were processed"}
+        series = store.finish_session(sid, status, frames=frames, frames_with_face=faces,
+                                      dropped_frames=len(mailbox.dropped_ids), processing_fps=round(fps, 3),
+                                      summary=summary, error=error)
+    result = SessionResult(sid, status, spec.describe(), frames, faces, fps, len(mailbox.dropped_ids),
+                           list(mailbox.dropped_ids), client.bad_replies, str(series) if series else None,
+                           summary, error, first_result_s, stages)
+    if status != "complete":
+        if error == "interrupted":
+            raise KeyboardInterrupt
+        raise SessionIncomplete(f"{error}; session {sid} kept as incomplete with {frames} frames", result)
+    return result

@@ -1,0 +1,313 @@
+"""The local session store: SQLite (WAL) for sessions and events, Parquet for per-frame series.
+
+Layout under the store root (default: the user data dir; ``--store`` or FACEMONITOR_STORE):
+
+    facemonitor.sqlite3            sessions, events
+    sessions/<id>/parts/*.parquet  series chunks, each written atomically while a session runs
+    sessions/<id>/series.parquet   the whole series, written atomically when the session ends
+    logs/                          engine logs
+
+Crash safety: a series chunk is written to a temporary file, fsynced and renamed, so every chunk on
+disk is whole. A session is marked ``complete`` only after its series file is in place; a session
+left ``running`` by a process that no longer exists is marked ``incomplete`` (its chunks merged into
+the series) the next time the store is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import platformdirs
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import StoreError
+from .series import build_table
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'incomplete', 'failed')),
+    source TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    person TEXT,
+    pid INTEGER,
+    host TEXT,
+    frames INTEGER NOT NULL DEFAULT 0,
+    frames_with_face INTEGER NOT NULL DEFAULT 0,
+    dropped_frames INTEGER NOT NULL DEFAULT 0,
+    processing_fps REAL,
+    series_path TEXT,
+    summary TEXT,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    at TEXT NOT NULL,
+    frame INTEGER,
+    kind TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS events_session ON events(session_id);
+"""
+
+STATUSES = ("running", "complete", "incomplete", "failed")
+
+
+def default_root() -> Path:
+    env = os.environ.get("FACEMONITOR_STORE")
+    return Path(env) if env else Path(platformdirs.user_data_dir("facemonitor"))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _atomic_parquet(table: pa.Table, dest: Path) -> None:
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, dest)
+    dir_fd = os.open(dest.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: str
+    created_at: str
+    finished_at: str | None
+    status: str
+    source: str
+    mode: str
+    backend: str
+    person: str | None
+    frames: int
+    frames_with_face: int
+    dropped_frames: int
+    processing_fps: float | None
+    series_path: str | None
+    summary: dict | None
+    error: str | None
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class SeriesWriter:
+    """Collects per-frame rows and writes them as whole Parquet chunks (about every 5 s at 30 fps)."""
+
+    def __init__(self, session_dir: Path, chunk_rows: int = 150) -> None:
+        self.parts = session_dir / "parts"
+        self.parts.mkdir(parents=True, exist_ok=True)
+        self.chunk_rows = chunk_rows
+        self._rows: list[dict] = []
+        self._landmarks: list = []
+        self._n_parts = len(list(self.parts.glob("part-*.parquet")))
+        self.rows_written = 0
+
+    def append(self, row: dict, landmarks=None) -> None:
+        self._rows.append(row)
+        self._landmarks.append(landmarks)
+        if len(self._rows) >= self.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._rows:
+            return
+        table = build_table(self._rows, self._landmarks)
+        _atomic_parquet(table, self.parts / f"part-{self._n_parts:06d}.parquet")
+        self._n_parts += 1
+        self.rows_written += len(self._rows)
+        self._rows, self._landmarks = [], []
+
+
+def merge_parts(session_dir: Path) -> Path | None:
+    """Write ``series.parquet`` from the chunks (atomically) and remove the chunks."""
+    parts = sorted((session_dir / "parts").glob("part-*.parquet"))
+    dest = session_dir / "series.parquet"
+    if not parts:
+        return dest if dest.exists() else None
+    tables = [pq.read_table(p) for p in parts]
+    table = pa.concat_tables(tables, promote_options="default")
+    _atomic_parquet(table, dest)
+    for p in parts:
+        p.unlink()
+    return dest
+
+
+class Store:
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root) if root else default_root()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / "sessions").mkdir(exist_ok=True)
+            (self.root / "logs").mkdir(exist_ok=True)
+            self.db = sqlite3.connect(self.root / "facemonitor.sqlite3", timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot open the store at {self.root}: {e}") from None
+        self.recover_stale()
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    def session_dir(self, session_id: str) -> Path:
+        return self.root / "sessions" / session_id
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- sessions -------------------------------------------------------------------------------
+    def create_session(self, source: str, mode: str, backend: str, person: str | None = None) -> str:
+        sid = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+        self.session_dir(sid).mkdir(parents=True)
+        with self.db:
+            self.db.execute(
+                "INSERT INTO sessions (id, created_at, status, source, mode, backend, person, pid, host)"
+                " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                (sid, _now(), source, mode, backend, person, os.getpid(), socket.gethostname()),
+            )
+        return sid
+
+    def add_events(self, session_id: str, events: list[tuple[str, str | None, int | None]]) -> None:
+        """Add (kind, detail, frame) events."""
+        if not events:
+            return
+        now = _now()
+        with self.db:
+            self.db.executemany(
+                "INSERT INTO events (session_id, at, frame, kind, detail) VALUES (?, ?, ?, ?, ?)",
+                [(session_id, now, frame, kind, detail) for kind, detail, frame in events],
+            )
+
+    def update_progress(self, session_id: str, frames: int, frames_with_face: int, dropped: int) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE sessions SET frames=?, frames_with_face=?, dropped_frames=? WHERE id=? AND status='running'",
+                (frames, frames_with_face, dropped, session_id),
+            )
+
+    def finish_session(self, session_id: str, status: str, *, frames: int, frames_with_face: int,
+                       dropped_frames: int, processing_fps: float | None, summary: dict | None,
+                       error: str | None = None) -> Path | None:
+        """Merge the series chunks, then record the final status (after the series is on disk)."""
+        if status not in STATUSES or status == "running":
+            raise ValueError(f"bad final status {status!r}")
+        series = merge_parts(self.session_dir(session_id))
+        with self.db:
+            self.db.execute(
+                "UPDATE sessions SET status=?, finished_at=?, frames=?, frames_with_face=?, dropped_frames=?,"
+                " processing_fps=?, series_path=?, summary=?, error=? WHERE id=?",
+                (status, _now(), frames, frames_with_face, dropped_frames, processing_fps,
+                 str(series) if series else None, json.dumps(summary) if summary is not None else None,
+                 error, session_id),
+            )
+        return series
+
+    def recover_stale(self) -> list[str]:
+        """Mark sessions left running by a dead process on this host as incomplete."""
+        rows = self.db.execute("SELECT id, pid, host FROM sessions WHERE status='running'").fetchall()
+        recovered = []
+        for sid, pid, host in rows:
+            if host == socket.gethostname() and not _pid_alive(pid):
+                series = merge_parts(self.session_dir(sid)) if self.session_dir(sid).exists() else None
+                n = pq.read_metadata(series).num_rows if series else 0
+                with self.db:
+                    self.db.execute(
+                        "UPDATE sessions SET status='incomplete', finished_at=?, series_path=?, frames=?,"
+                        " error=COALESCE(error, 'the recording process ended before the session finished')"
+                        " WHERE id=? AND status='running'",
+                        (_now(), str(series) if series else None, n, sid),
+                    )
+                    self.db.execute(
+                        "INSERT INTO events (session_id, at, kind, detail) VALUES (?, ?, 'recovered', ?)",
+                        (sid, _now(), f"process {pid} gone; {n} frames kept"),
+                    )
+                recovered.append(sid)
+        return recovered
+
+    def _row(self, r: tuple) -> SessionRow:
+        (sid, created, finished, status, source, mode, backend, person, frames, fwf, dropped, fps,
+         series, summary, error) = r
+        return SessionRow(sid, created, finished, status, source, mode, backend, person, frames, fwf, dropped,
+                          fps, series, json.loads(summary) if summary else None, error)
+
+    _COLUMNS = ("id, created_at, finished_at, status, source, mode, backend, person, frames, frames_with_face,"
+                " dropped_frames, processing_fps, series_path, summary, error")
+
+    def list_sessions(self, status: str | None = None, limit: int = 100) -> list[SessionRow]:
+        q = f"SELECT {self._COLUMNS} FROM sessions"
+        args: tuple = ()
+        if status:
+            q += " WHERE status=?"
+            args = (status,)
+        q += " ORDER BY created_at DESC LIMIT ?"
+        return [self._row(r) for r in self.db.execute(q, (*args, limit))]
+
+    def get_session(self, ref: str) -> SessionRow:
+        """A session by id or unique id prefix."""
+        rows = self.db.execute(
+            f"SELECT {self._COLUMNS} FROM sessions WHERE id = ? OR id LIKE ? ORDER BY id", (ref, ref + "%")
+        ).fetchall()
+        exact = [r for r in rows if r[0] == ref]
+        if exact:
+            return self._row(exact[0])
+        if not rows:
+            raise StoreError(f"no session {ref!r} in {self.root}")
+        if len(rows) > 1:
+            raise StoreError(f"{ref!r} matches {len(rows)} sessions; give more of the id")
+        return self._row(rows[0])
+
+    def events(self, session_id: str) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT at, frame, kind, detail FROM events WHERE session_id=? ORDER BY id", (session_id,)
+        )
+        return [dict(zip(("at", "frame", "kind", "detail"), r)) for r in rows]
+
+    def read_series(self, session_id: str) -> pa.Table:
+        d = self.session_dir(session_id)
+        if (d / "series.parquet").exists():
+            return pq.read_table(d / "series.parquet")
+        parts = sorted((d / "parts").glob("part-*.parquet"))
+        if not parts:
+            return pa.table({})
+        return pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")

@@ -1,0 +1,159 @@
+"""Client side of the ZeroMQ transport, and the local engine process.
+
+``EngineClient`` is a DEALER connected to an engine's ROUTER. It keeps a credit window: at most
+``window`` frames are in flight, so neither side's queues grow without bound, and a record-mode
+sender waits for the engine rather than losing frames. Replies are validated; malformed ones are
+counted, never trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+from . import wire
+from .errors import EngineError
+
+
+class EngineClient:
+    def __init__(self, endpoint: str, ctx: zmq.Context | None = None, window: int = 3) -> None:
+        self.endpoint = endpoint
+        self.ctx = ctx or zmq.Context.instance()
+        self.window = window
+        self.in_flight = 0
+        self.bad_replies = 0
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SNDHWM, max(4, window * 2))
+        self.sock.setsockopt(zmq.RCVHWM, max(4, window * 2))
+        self.sock.setsockopt(zmq.MAXMSGSIZE, 1 << 22)  # replies are small
+        self.sock.connect(endpoint)
+
+    @property
+    def has_credit(self) -> bool:
+        return self.in_flight < self.window
+
+    def send_frame(self, stream: uuid.UUID, frame_id: int, t_capture_ns: int, t_media_us: int,
+                   image: np.ndarray, step: str = "", dropped_total: int = 0) -> None:
+        h, w = image.shape[:2]
+        header = wire.FrameHeader(wire.Kind.FRAME, stream, frame_id, t_capture_ns, t_media_us, h, w,
+                                  wire.pixel_format_for(image), step, dropped_total)
+        self.sock.send_multipart(wire.frame_message(header, np.ascontiguousarray(image)), copy=False)
+        self.in_flight += 1
+
+    def send_control(self, kind: wire.Kind, stream: uuid.UUID) -> None:
+        self.sock.send(wire.FrameHeader(kind, stream).pack())
+        self.in_flight += 1
+
+    def send_raw(self, parts: list) -> None:
+        """Send arbitrary parts (used by tests and fuzzing to exercise the engine's validation)."""
+        self.sock.send_multipart(parts)
+        self.in_flight += 1
+
+    def recv(self, timeout_ms: int) -> wire.Reply | None:
+        """The next valid reply, or None if nothing valid arrived within ``timeout_ms``."""
+        deadline = time.monotonic() + timeout_ms / 1e3
+        while True:
+            left = max(0, int((deadline - time.monotonic()) * 1e3))
+            if not self.sock.poll(left, zmq.POLLIN):
+                return None
+            parts = self.sock.recv_multipart(copy=False)
+            self.in_flight = max(0, self.in_flight - 1)
+            try:
+                return wire.Reply.from_parts(parts)
+            except wire.WireError:
+                self.bad_replies += 1
+
+    def ping(self, timeout_s: float) -> dict:
+        self.send_control(wire.Kind.PING, uuid.uuid4())
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            reply = self.recv(int(max(1, (deadline - time.monotonic()) * 1e3)))
+            if reply is not None and reply.meta["kind"] == "pong":
+                return reply.meta
+        raise EngineError(f"engine at {self.endpoint} did not answer within {timeout_s:.0f} s")
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+
+class LocalEngine:
+    """An engine process started on this machine, on ipc:// endpoints in a private folder."""
+
+    def __init__(self, backend: str = "mediapipe", iris_mm: float | None = None, log_dir: Path | None = None,
+                 bind: str | None = None) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="fm-"))
+        self.endpoint = bind or f"ipc://{self._dir}/frames"
+        self.control = f"ipc://{self._dir}/control"
+        cmd = [sys.executable, "-m", "monitor.cli", "engine", "--bind", self.endpoint,
+               "--control", self.control, "--backend", backend]
+        if iris_mm is not None:
+            cmd += ["--iris-mm", str(iris_mm)]
+        log_dir = log_dir or self._dir
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"engine-{os.getpid()}-{int(time.time())}.log"
+        self._log = open(self.log_path, "ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=env, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_ready(self, client: EngineClient, timeout_s: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise EngineError(f"engine process exited with code {self.proc.returncode} while starting; "
+                                  f"see {self.log_path}: {self.log_tail()}")
+            try:
+                return client.ping(min(1.0, max(0.1, deadline - time.monotonic())))
+            except EngineError:
+                continue
+        raise EngineError(f"engine did not start within {timeout_s:.0f} s; see {self.log_path}")
+
+    def log_tail(self) -> str:
+        try:
+            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return lines[-1][-200:] if lines else ""
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if self.alive():
+            ctx = zmq.Context.instance()
+            s = ctx.socket(zmq.PUSH)
+            s.setsockopt(zmq.LINGER, 500)
+            s.connect(self.control)
+            s.send(b"STOP")
+            s.close()
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        self._log.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> "LocalEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
