@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     common(a)
 
     lv = sub.add_parser("live", help="live figures from a webcam (the sample video when there is none)")
-    lv.add_argument("--source", default="0", help="camera index, file or URL (default 0)")
+    lv.add_argument("--source", help="camera index, file or URL (default: camera 0, or the sample video if there is none)")
     lv.add_argument("--seconds", type=float, help="stop after this many seconds")
     lv.add_argument("--record", action="store_true", help="record mode: no frame dropped (default: live, newest wins)")
     lv.add_argument("--no-preview", action="store_true", help="no preview window even where a display exists")

@@ -35,6 +35,7 @@ class SessionOptions:
     window: int = 3  # frames in flight
     reply_timeout_s: float = 30.0
     on_result: Callable[[dict], None] | None = None  # called with each series row (live display)
+    on_preview: Callable | None = None  # called with (BGR image, landmarks or None) for a preview window
 
 
 @dataclass
@@ -42,7 +43,7 @@ class StageTimes:
     """Per-frame timings in ms, kept for the benchmark."""
 
     decode: list = field(default_factory=list)
-    transport: list = field(default_factory=list)
+    transport: list = field(default_factory=list)  # client send → engine receive, including queueing behind earlier frames
     landmarks: list = field(default_factory=list)
     kernels: list = field(default_factory=list)
     store: list = field(default_factory=list)
@@ -142,6 +143,7 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
     stream = uuid.uuid4()
     stages = StageTimes()
     sent: dict[int, tuple[float, int]] = {}
+    images: dict[int, object] = {}  # frame id → image, kept only while a preview wants it
     frames = faces = 0
     status, error = "complete", None
     first_result_s = None
@@ -163,6 +165,8 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
                 client.send_frame(stream, frame.frame_id, frame.t_capture_ns, frame.t_media_us, frame.image,
                                   dropped_total=len(mailbox.dropped_ids))
                 sent[frame.frame_id] = (frame.decode_ms, t_send)
+                if opts.on_preview is not None:
+                    images[frame.frame_id] = frame.image
                 t_first_send = t_first_send or time.monotonic()
             if client.in_flight == 0:
                 continue
@@ -205,6 +209,8 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
                 first_result_s = now - t_start
             if opts.on_result is not None:
                 opts.on_result(row)
+            if opts.on_preview is not None and meta["frame"] in images:
+                opts.on_preview(images.pop(meta["frame"]), reply.landmarks)
             if now - last_progress > 1.0:
                 store.add_events(sid, events)
                 events.clear()

@@ -1,0 +1,153 @@
+"""``facemonitor bench``: throughput, per-stage latency and live latency on the sample video.
+
+Every speed figure is a ratio or a distribution taken side by side in one run, because the machine
+is shared and noisy; nothing here is a pass/fail timing test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import assets
+from .capture import open_capture, parse_source
+from .pipeline import SessionOptions, run_session
+
+TARGETS = {
+    "pipeline_over_mediapipe": 0.8,  # whole pipeline fps ≥ 0.8 × MediaPipe alone
+    "live_latency_p95_ms": 50.0,
+    "live_dropped": 0,
+    "kernels_ms_per_frame": 0.2,
+    "first_result_s": 10.0,
+}
+
+
+def _decode_all(path: Path) -> list[np.ndarray]:
+    import cv2
+
+    cap = open_capture(parse_source(str(path)))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
+    cap.release()
+    return frames
+
+
+def mediapipe_alone_fps(frames: list[np.ndarray], repeat: int, fps: float = 30.0) -> float:
+    """Face Landmarker alone on already decoded RGB frames (VIDEO mode), in frames per second."""
+    from engines import create_runner
+
+    with create_runner("mediapipe") as runner:
+        runner.infer(frames[0], 0)  # warm-up, not timed
+        t = 1
+        t0 = time.perf_counter()
+        n = 0
+        for _ in range(repeat):
+            for f in frames:
+                runner.infer(f, int(t * 1000 / fps))
+                t += 1
+                n += 1
+        return n / (time.perf_counter() - t0)
+
+
+def kernel_times_ms(frames: int = 2000) -> dict:
+    """Warm per-frame time of all per-frame kernels (measures, pose, scale), with the numpy reference."""
+    from calibration.scale import IrisScale
+    from engines.base import LandmarkResult
+
+    from .kernels import reference
+    from .measures import compute_measures
+
+    rng = np.random.default_rng(0)
+    pts = (rng.normal(size=(478, 3)) * 40 + 300).astype(np.float32)
+    m = np.eye(4, dtype=np.float32)
+    result = LandmarkResult(1, pts, np.zeros(52, np.float32), m)
+    scale = IrisScale()
+    compute_measures(result, scale)  # compile/load
+    t0 = time.perf_counter()
+    for _ in range(frames):
+        compute_measures(result, scale)
+    numba_ms = (time.perf_counter() - t0) * 1e3 / frames
+    t0 = time.perf_counter()
+    n_ref = max(1, frames // 10)
+    for _ in range(n_ref):
+        reference.frame_measures(pts, m)
+        reference.head_angles(m)
+    numpy_ms = (time.perf_counter() - t0) * 1e3 / n_ref
+    return {"numba_ms": round(numba_ms, 4), "numpy_reference_ms": round(numpy_ms, 4),
+            "speedup": round(numpy_ms / numba_ms, 1)}
+
+
+def run_bench(args) -> int:
+    sample = assets.sample_path()
+    store = args.store or Path(tempfile.mkdtemp(prefix="facemonitor-bench-"))
+    print(f"sample: {sample.name}; store: {store}")
+    frames = _decode_all(sample)
+
+    print("1/4 MediaPipe Face Landmarker alone on decoded frames …", flush=True)
+    mp_fps = mediapipe_alone_fps(frames, args.repeat)
+
+    print("2/4 whole pipeline (capture → ZeroMQ → engine → kernels → store), record mode …", flush=True)
+    t0 = time.monotonic()
+    rec = run_session(SessionOptions(str(sample), store_root=store, repeat=args.repeat))
+    whole_s = time.monotonic() - t0
+
+    print("3/4 kernels, warm …", flush=True)
+    kernels = kernel_times_ms()
+
+    print(f"4/4 live mode at the video's 30 fps for {args.live_seconds:.0f} s …", flush=True)
+    repeat_live = max(1, math.ceil(args.live_seconds / (len(frames) / 30.0)) + 1)
+    live = run_session(SessionOptions(str(sample), store_root=store, mode="live", realtime=True,
+                                      repeat=repeat_live, max_seconds=args.live_seconds))
+
+    stages = rec.stages.report()
+    live_lat = live.stages.report()["latency"]
+    figures = {
+        "mediapipe_alone_fps": round(mp_fps, 1),
+        "pipeline_fps": round(rec.processing_fps, 1),
+        "pipeline_over_mediapipe": round(rec.processing_fps / mp_fps, 3),
+        "pipeline_frames": rec.frames,
+        "pipeline_wall_s": round(whole_s, 2),
+        "first_result_s": round(rec.first_result_s or float("nan"), 2),
+        "stages_ms": {k: v for k, v in stages.items() if k != "latency"},
+        "record_latency_ms": stages["latency"],
+        "kernels": kernels,
+        "live_seconds": args.live_seconds,
+        "live_frames": live.frames,
+        "live_latency_ms": live_lat,
+        "live_dropped": live.dropped_frames,
+        "live_fps": round(live.processing_fps, 1),
+    }
+    checks = {
+        "pipeline_over_mediapipe": figures["pipeline_over_mediapipe"] >= TARGETS["pipeline_over_mediapipe"],
+        "live_latency_p95_ms": (live_lat["p95_ms"] or 1e9) <= TARGETS["live_latency_p95_ms"],
+        "live_dropped": live.dropped_frames <= TARGETS["live_dropped"],
+        "kernels_ms_per_frame": kernels["numba_ms"] <= TARGETS["kernels_ms_per_frame"],
+        "first_result_s": (rec.first_result_s or 1e9) <= TARGETS["first_result_s"],
+    }
+    figures["targets_met"] = checks
+    print()
+    print(f"MediaPipe alone           {mp_fps:7.1f} fps")
+    print(f"whole pipeline            {rec.processing_fps:7.1f} fps   ratio {figures['pipeline_over_mediapipe']:.2f}"
+          f"  (target ≥ {TARGETS['pipeline_over_mediapipe']})")
+    print(f"first result after start {figures['first_result_s']:7.2f} s     (target ≤ {TARGETS['first_result_s']:.0f} s)")
+    print("per-stage latency (record mode)      p50 ms    p95 ms")
+    for name, v in figures["stages_ms"].items():
+        print(f"  {name:<33} {v['p50_ms']:>8.3f}  {v['p95_ms']:>8.3f}")
+    print(f"kernels per frame, warm   {kernels['numba_ms']:.4f} ms (numpy reference {kernels['numpy_reference_ms']:.4f} ms,"
+          f" ×{kernels['speedup']})  (target ≤ {TARGETS['kernels_ms_per_frame']} ms)")
+    print(f"live capture→result       p50 {live_lat['p50_ms']:.1f} ms  p95 {live_lat['p95_ms']:.1f} ms over "
+          f"{live.frames} frames, {live.dropped_frames} dropped  (target p95 ≤ {TARGETS['live_latency_p95_ms']:.0f} ms, 0 dropped)")
+    print("targets met: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in checks.items()))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+        print(f"figures written to {args.json}")
+    return 0
