@@ -143,7 +143,9 @@ def decode_frame(parts: list) -> tuple[FrameHeader, np.ndarray | None]:
 
 
 def _buffer(part) -> memoryview:
-    return part.buffer if hasattr(part, "buffer") else memoryview(part)
+    """A flat byte view of a message part (zmq.Frame, bytes, or any buffer) without copying."""
+    view = part.buffer if hasattr(part, "buffer") else memoryview(part)
+    return view if (view.ndim == 1 and view.format in ("B", "b", "c")) else view.cast("B")
 
 
 # ---- engine → client ------------------------------------------------------------------------------

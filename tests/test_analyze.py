@@ -1,0 +1,134 @@
+"""`facemonitor analyze` end to end: the real model, a real engine process, a real SQLite store."""
+
+import json
+import sqlite3
+
+import cv2
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from monitor.store import Store
+from helpers import run_cli, write_video
+
+DESIGN_COLUMNS = ["frame", "t_s", "face", "eye_aperture_left_mm", "eye_aperture_right_mm", "mrd1_left_mm",
+                  "mrd1_right_mm", "brow_height_left_mm", "brow_height_right_mm", "commissure_height_left_mm",
+                  "commissure_height_right_mm", "intercanthal_mm", "yaw_deg", "pitch_deg", "roll_deg", "step",
+                  "eyeBlinkLeft", "mouthSmileRight"]
+
+
+def analyze_json(path, store, *extra):
+    r = run_cli("analyze", path, "--json", *extra, store=store)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_analyze_sample_video_contract(sample_video, store_dir):
+    out = analyze_json(sample_video, store_dir)
+    for key in ("session_id", "frames", "frames_with_face", "processing_fps", "dropped_frames", "series_path", "summary"):
+        assert key in out
+    assert out["frames"] == 72 and out["frames_with_face"] == 72 and out["dropped_frames"] == 0
+    assert out["processing_fps"] > 0 and out["status"] == "complete"
+    table = pq.read_table(out["series_path"])
+    assert table.num_rows == 72
+    assert set(DESIGN_COLUMNS) <= set(table.column_names)
+    frames = table.column("frame").to_pylist()
+    assert frames == list(range(72)), "record mode keeps every frame, in order"
+    t = np.array(table.column("t_s").to_pylist())
+    np.testing.assert_allclose(np.diff(t), 1 / 30, atol=1e-3)
+    ap = np.array(table.column("eye_aperture_left_mm").to_pylist())
+    assert np.isfinite(ap).all() and 3 < np.median(ap) < 15
+    s = out["summary"]
+    assert s["face_found"] and s["measures"]["intercanthal_mm"]["median"] > 20
+    with Store(store_dir) as store:
+        row = store.get_session(out["session_id"])
+        assert row.status == "complete" and row.frames == 72
+    mode = sqlite3.connect(store_dir / "facemonitor.sqlite3").execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+
+
+def test_video_without_a_face_completes_and_says_so(sample, store_dir):
+    out = analyze_json(sample("no_face.mp4"), store_dir)
+    assert out["frames"] > 0 and out["frames_with_face"] == 0
+    assert out["summary"]["face_found"] is False and "no face" in out["summary"]["message"]
+    table = pq.read_table(out["series_path"])
+    assert not any(table.column("face").to_pylist())
+    assert all(v is None for v in table.column("eye_aperture_left_mm").to_pylist())
+
+
+def test_face_entering_the_frame(sample, store_dir):
+    out = analyze_json(sample("noface_face.mov"), store_dir)
+    face = pq.read_table(out["series_path"]).column("face").to_pylist()
+    assert not any(face[:60]) and all(face[110:160]) and 0 < out["frames_with_face"] < out["frames"]
+
+
+@pytest.mark.parametrize("kind", ["grayscale", "portrait", "4k"])
+def test_grayscale_portrait_and_4k_videos(kind, sample_frames, tmp_path, store_dir):
+    frames = sample_frames[:12]
+    if kind == "grayscale":
+        path = write_video(tmp_path / "gray.mp4", [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames], color=False)
+    elif kind == "portrait":  # a 9:16 frame with the face upright, as a phone records it
+        path = write_video(tmp_path / "portrait.mp4",
+                           [cv2.copyMakeBorder(f[:, 140:500], 140, 140, 0, 0, cv2.BORDER_CONSTANT) for f in frames])
+    else:
+        path = write_video(tmp_path / "uhd.mp4", [cv2.resize(f, (3840, 2160)) for f in frames[:6]])
+    out = analyze_json(path, store_dir)
+    assert out["frames_with_face"] == out["frames"] > 0
+    assert 3 < out["summary"]["measures"]["eye_aperture_left_mm"]["median"] < 15
+
+
+def bad_input_cases(tmp_path, sample_video):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "notes.mp4").write_text("this is not a video\n")
+    data = sample_video.read_bytes()
+    (tmp_path / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (tmp_path / "folder.mp4").mkdir()
+    return {
+        "missing": (tmp_path / "missing.mp4", "no such file"),
+        "empty": (tmp_path / "empty.mp4", "empty (0 bytes)"),
+        "text": (tmp_path / "notes.mp4", "not a readable video"),
+        "truncated": (tmp_path / "truncated.mp4", "not a readable video"),
+        "directory": (tmp_path / "folder.mp4", "is a directory"),
+        "camera": ("7", "camera 7: not found"),
+        "url": ("rtsp://127.0.0.1:9/stream", "stream unreachable"),
+        "scheme": ("gopher://x/y", "unsupported URL scheme"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "text", "truncated", "directory", "camera", "url", "scheme"])
+def test_bad_input_gives_one_error_line_and_exit_2(case, tmp_path, sample_video, store_dir):
+    path, message = bad_input_cases(tmp_path, sample_video)[case]
+    r = run_cli("analyze", path, "--json", store=store_dir)
+    assert r.returncode == 2
+    assert r.stdout == ""
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    if (store_dir / "facemonitor.sqlite3").exists():
+        with Store(store_dir) as store:
+            assert not store.list_sessions("complete")
+
+
+def test_unknown_backend_is_an_error_naming_what_is_available(sample_video, store_dir):
+    r = run_cli("analyze", sample_video, "--backend", "tensorrt", store=store_dir)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "available: mediapipe" in r.stderr
+
+
+def test_sessions_list_show_export(sample_video, store_dir, tmp_path):
+    sid = analyze_json(sample_video, store_dir)["session_id"]
+    r = run_cli("sessions", "list", store=store_dir)
+    assert r.returncode == 0 and sid in r.stdout and "complete" in r.stdout
+    listed = json.loads(run_cli("sessions", "list", "--json", store=store_dir).stdout)
+    assert listed[0]["id"] == sid
+    shown = json.loads(run_cli("sessions", "show", sid[:17], "--json", store=store_dir).stdout)
+    assert shown["id"] == sid and shown["frames_with_face"] == 72
+    csv_path, json_path = tmp_path / "s.csv", tmp_path / "s.json"
+    assert run_cli("sessions", "export", sid, "--format", "csv", "--out", csv_path, store=store_dir).returncode == 0
+    header = csv_path.read_text().splitlines()[0]
+    assert "eye_aperture_left_mm" in header and "landmarks_px" not in header
+    assert len(csv_path.read_text().splitlines()) == 73
+    assert run_cli("sessions", "export", sid, "--format", "json", "--out", json_path, store=store_dir).returncode == 0
+    doc = json.loads(json_path.read_text())
+    assert doc["session"]["id"] == sid and len(doc["series"]) == 72
+    r = run_cli("sessions", "show", "nope", store=store_dir)
+    assert r.returncode == 2 and r.stderr.startswith("error: no session 'nope'")
