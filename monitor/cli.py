@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--control", help="PULL endpoint on which b'STOP' stops the engine")
     e.add_argument("--backend", default="mediapipe")
     e.add_argument("--iris-mm", type=float, default=None)
+    e.add_argument("--parent-pid", type=int, help="stop when this process ends (set by analyze/live)")
 
     s = sub.add_parser("sessions", help="list, show and export logged sessions")
     s.add_argument("--store", type=Path)
@@ -116,7 +117,7 @@ def _dispatch(args) -> int:
 
         from .engine import run_engine
 
-        return run_engine(args.bind, args.control, args.backend, args.iris_mm or DEFAULT_IRIS_MM)
+        return run_engine(args.bind, args.control, args.backend, args.iris_mm or DEFAULT_IRIS_MM, args.parent_pid)
     if args.command == "sessions":
         return _sessions(args)
     if args.command == "fetch":

@@ -10,6 +10,7 @@ answered with a ``reject`` reply; the engine keeps running.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 import uuid
@@ -24,6 +25,7 @@ from calibration.scale import DEFAULT_IRIS_MM, IrisScale  # noqa: E402
 from engines import LandmarkRunner, create_runner  # noqa: E402
 
 from . import __version__, wire  # noqa: E402
+from .errors import EngineError  # noqa: E402
 from .measures import compute_measures, empty_measures, nan_to_none  # noqa: E402
 
 log = logging.getLogger("facemonitor.engine")
@@ -57,8 +59,10 @@ def to_rgb(image: np.ndarray, fmt: wire.PixelFormat) -> np.ndarray:
 
 class EngineService:
     def __init__(self, bind: str, control: str | None = None, backend: str = "mediapipe",
-                 iris_mm: float = DEFAULT_IRIS_MM, ctx: zmq.Context | None = None, **runner_options) -> None:
+                 iris_mm: float = DEFAULT_IRIS_MM, ctx: zmq.Context | None = None, parent_pid: int | None = None,
+                 **runner_options) -> None:
         self.bind = bind
+        self.parent_pid = parent_pid  # stop when this process is gone (a local engine's client)
         self.control = control
         self.backend = backend
         self.iris_mm = iris_mm
@@ -68,6 +72,8 @@ class EngineService:
         self.streams: dict[uuid.UUID, StreamState] = {}
         self._spare: LandmarkRunner | None = None
         self._running = False
+        self._data: zmq.Socket | None = None
+        self._control: zmq.Socket | None = None
 
     # -- runners --------------------------------------------------------------------------------
     def _new_runner(self) -> LandmarkRunner:
@@ -158,20 +164,35 @@ class EngineService:
     def stop(self) -> None:
         self._running = False
 
-    def serve(self, ready=None) -> None:
+    def open(self) -> None:
+        """Bind the sockets (done first, so a bad endpoint fails before the model loads)."""
+        if self._data is not None:
+            return
         data = self.ctx.socket(zmq.ROUTER)
         data.setsockopt(zmq.LINGER, 0)
         data.setsockopt(zmq.RCVHWM, RCVHWM)
         data.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
-        data.bind(self.bind)
+        control = None
+        try:
+            data.bind(self.bind)
+            if self.control:
+                control = self.ctx.socket(zmq.PULL)
+                control.setsockopt(zmq.LINGER, 0)
+                control.setsockopt(zmq.MAXMSGSIZE, 1024)
+                control.bind(self.control)
+        except zmq.ZMQError as e:
+            data.close(0)
+            if control is not None:
+                control.close(0)
+            raise EngineError(f"cannot bind {self.bind if control is None else self.control}: {e}") from None
+        self._data, self._control = data, control
+
+    def serve(self, ready=None) -> None:
+        self.open()
+        data, control = self._data, self._control
         poller = zmq.Poller()
         poller.register(data, zmq.POLLIN)
-        control = None
-        if self.control:
-            control = self.ctx.socket(zmq.PULL)
-            control.setsockopt(zmq.LINGER, 0)
-            control.setsockopt(zmq.MAXMSGSIZE, 1024)
-            control.bind(self.control)
+        if control is not None:
             poller.register(control, zmq.POLLIN)
         if ready is not None:
             ready()
@@ -179,6 +200,9 @@ class EngineService:
         try:
             while self._running:
                 events = dict(poller.poll(200))
+                if self.parent_pid and not events and not _alive(self.parent_pid):
+                    log.warning("client process %d is gone; stopping", self.parent_pid)
+                    break
                 if control is not None and control in events:
                     if control.recv() == b"STOP":
                         break
@@ -206,13 +230,25 @@ class EngineService:
             data.close(0)
             if control is not None:
                 control.close(0)
+            self._data = self._control = None
 
 
-def run_engine(bind: str, control: str | None, backend: str, iris_mm: float) -> int:
-    """Entry point of ``facemonitor engine``: serve until STOP, SIGTERM or SIGINT."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_engine(bind: str, control: str | None, backend: str, iris_mm: float, parent_pid: int | None = None) -> int:
+    """Entry point of ``facemonitor engine``: serve until STOP, SIGTERM, SIGINT or the parent's exit."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s engine %(levelname)s %(message)s")
-    service = EngineService(bind, control, backend=backend, iris_mm=iris_mm)
+    service = EngineService(bind, control, backend=backend, iris_mm=iris_mm, parent_pid=parent_pid)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    service.open()
     service.warm_up()
     log.info("engine %s ready on %s (backend %s)", __version__, bind, backend)
     try:

@@ -95,7 +95,7 @@ class LocalEngine:
         self.endpoint = bind or f"ipc://{self._dir}/frames"
         self.control = f"ipc://{self._dir}/control"
         cmd = [sys.executable, "-m", "monitor.cli", "engine", "--bind", self.endpoint,
-               "--control", self.control, "--backend", backend]
+               "--control", self.control, "--backend", backend, "--parent-pid", str(os.getpid())]
         if iris_mm is not None:
             cmd += ["--iris-mm", str(iris_mm)]
         log_dir = log_dir or self._dir
