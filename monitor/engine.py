@@ -10,7 +10,6 @@ answered with a ``reject`` reply; the engine keeps running.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 import uuid
@@ -26,6 +25,7 @@ from engines import LandmarkRunner, create_runner  # noqa: E402
 
 from . import __version__, wire  # noqa: E402
 from .errors import EngineError  # noqa: E402
+from .proc import pid_alive  # noqa: E402
 from .measures import compute_measures, empty_measures, nan_to_none  # noqa: E402
 
 log = logging.getLogger("facemonitor.engine")
@@ -200,7 +200,7 @@ class EngineService:
         try:
             while self._running:
                 events = dict(poller.poll(200))
-                if self.parent_pid and not events and not _alive(self.parent_pid):
+                if self.parent_pid and not events and not pid_alive(self.parent_pid):
                     log.warning("client process %d is gone; stopping", self.parent_pid)
                     break
                 if control is not None and control in events:
@@ -231,16 +231,6 @@ class EngineService:
             if control is not None:
                 control.close(0)
             self._data = self._control = None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def run_engine(bind: str, control: str | None, backend: str, iris_mm: float, parent_pid: int | None = None) -> int:

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import StoreError
+from .proc import pid_alive
 from .series import build_table
 
 SCHEMA = """
@@ -73,18 +74,6 @@ def default_root() -> Path:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _atomic_parquet(table: pa.Table, dest: Path) -> None:
@@ -248,7 +237,7 @@ class Store:
         rows = self.db.execute("SELECT id, pid, host FROM sessions WHERE status='running'").fetchall()
         recovered = []
         for sid, pid, host in rows:
-            if host == socket.gethostname() and not _pid_alive(pid):
+            if host == socket.gethostname() and not pid_alive(pid):
                 series = merge_parts(self.session_dir(sid)) if self.session_dir(sid).exists() else None
                 n = pq.read_metadata(series).num_rows if series else 0
                 with self.db:
