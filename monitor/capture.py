@@ -267,6 +267,7 @@ class CaptureThread(threading.Thread):
         while not self._halt.is_set():
             if time.monotonic() - since > self.give_up_after_s:
                 self._event("source_lost", f"no frames for {self.give_up_after_s:.0f} s; giving up")
+                self.error = SourceError(f"{self.spec.describe()}: no frames for {self.give_up_after_s:.0f} s")
                 return False
             self._cap.release()
             try:

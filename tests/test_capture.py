@@ -91,6 +91,7 @@ def test_watchdog_reports_tries_to_reconnect_and_gives_up(mode, first_event):
     assert not t.is_alive()
     kinds = list(dict.fromkeys(events))
     assert kinds[0] == first_event and kinds[-1] == "source_lost", events
+    assert isinstance(t.error, SourceError), "a lost source ends the session as incomplete, not complete"
 
 
 def test_file_source_frames_and_media_time(sample_video):
