@@ -26,7 +26,7 @@ from engines import LandmarkRunner, create_runner  # noqa: E402
 from . import __version__, wire  # noqa: E402
 from .errors import EngineError  # noqa: E402
 from .proc import pid_alive  # noqa: E402
-from .measures import compute_measures, empty_measures, nan_to_none  # noqa: E402
+from .measures import compute_measures, nan_to_none  # noqa: E402
 
 log = logging.getLogger("facemonitor.engine")
 
@@ -144,7 +144,7 @@ class EngineService:
         t0 = time.perf_counter()
         result = state.runner.infer(to_rgb(pixels, header.pixel_format), ts_ms)
         t1 = time.perf_counter()
-        measures = compute_measures(result, state.scale) if result.face else empty_measures()
+        measures = compute_measures(result, state.scale)
         t2 = time.perf_counter()
         state.frames += 1
         self.stats.frames += 1
