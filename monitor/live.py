@@ -91,7 +91,7 @@ def run_live(args) -> int:
     explicit = args.source is not None
     source, fallback = resolve_live_source(args.source or "0", explicit)
     if fallback:
-        print("no webcam at index 0; playing the sample video {assets.SAMPLE_VIDEO} instead",
+        print(f"no webcam at index 0; playing the sample video {assets.SAMPLE_VIDEO} instead",
               file=sys.stderr)
     print(DISCLAIMER, file=sys.stderr)
     progress = ProgressLine()

@@ -6,7 +6,7 @@ from helpers import run_cli
 def test_live_without_a_webcam_plays_the_sample_video(store_dir):
     r = run_cli("live", "--seconds", "1.5", "--no-preview", store=store_dir)
     assert r.returncode == 0, r.stderr
-    assert "no webcam at index 0; playing the sample video" in r.stderr
+    assert "no webcam at index 0; playing the sample video single_face.mp4 instead" in r.stderr
     assert "not a diagnostic device" in r.stdout
     assert "eye aperture" in r.stderr and "latency p95" in r.stderr  # the progress line
     listed = json.loads(run_cli("sessions", "list", "--json", store=store_dir).stdout)
