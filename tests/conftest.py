@@ -6,13 +6,14 @@ import pytest
 
 from monitor import assets
 
+
 @pytest.fixture(scope="session")
 def sample_video() -> Path:
     return assets.sample_path("single_face.mp4", progress=False)
 
 
 @pytest.fixture(scope="session")
-def sample(request):
+def sample():
     """Fetch any named sample: sample('no_face.mp4')."""
     return lambda name: assets.sample_path(name, progress=False)
 

@@ -47,12 +47,22 @@ def test_single_face_gives_478_landmarks_52_blendshapes(runner, sample):
 
 
 def test_several_faces_reports_the_largest_and_flags(runner, sample):
-    res = runner.infer(rgb(sample("multi_face.jpg")), tick())
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    image = rgb(sample("multi_face.jpg"))
+    res = runner.infer(image, tick())
     assert res.faces > 1
-    pts = res.landmarks_px
-    # no other face in the image is larger than the one reported: its box is the largest seen
-    area = np.ptp(pts[:, 0]) * np.ptp(pts[:, 1])
-    assert area > 0
+    # every face MediaPipe finds in the same image, straight from its own API
+    opts = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(assets.model_path())),
+                                        running_mode=vision.RunningMode.IMAGE, num_faces=4)
+    with vision.FaceLandmarker.create_from_options(opts) as lm:
+        faces = lm.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=image)).face_landmarks
+    h, w = image.shape[:2]
+    areas = sorted(np.ptp([p.x * w for p in f]) * np.ptp([p.y * h for p in f]) for f in faces)
+    assert len(faces) == res.faces and areas[-1] > areas[0]
+    reported = np.ptp(res.landmarks_px[:, 0]) * np.ptp(res.landmarks_px[:, 1])
+    assert reported == pytest.approx(areas[-1], rel=0.05), "the largest face is the one reported"
 
 
 def test_no_face(runner):
