@@ -6,12 +6,13 @@ import math
 import os
 import sys
 import time
+from collections import deque
 
 from . import assets
 from .capture import open_capture, parse_source
 from .cli import DISCLAIMER, format_result, session_options
 from .errors import SessionIncomplete, SourceError
-from .pipeline import run_session
+from .pipeline import StageTimes, run_session
 
 
 def _v(row: dict, key: str) -> str:
@@ -28,7 +29,7 @@ class ProgressLine:
         self.last = 0.0
         self.t0: float | None = None
         self.frames = 0
-        self.latencies: list[float] = []
+        self.latencies: deque[float] = deque(maxlen=90)  # the last ~3 s at 30 fps
 
     def __call__(self, row: dict) -> None:
         now = time.monotonic()
@@ -40,8 +41,7 @@ class ProgressLine:
             return
         self.last = now
         fps = (self.frames - 1) / max(1e-6, now - self.t0)
-        lat = sorted(self.latencies[-90:])
-        p95 = lat[int(0.95 * (len(lat) - 1))] if lat else float("nan")
+        p95 = StageTimes.pct(self.latencies, 95)
         text = (f"t {row['t_s']:6.1f} s | {fps:5.1f} fps | face {'yes' if row['face'] else 'no '} | "
                 f"eye aperture L {_v(row, 'eye_aperture_left_mm')} R {_v(row, 'eye_aperture_right_mm')} mm | "
                 f"MRD1 L {_v(row, 'mrd1_left_mm')} R {_v(row, 'mrd1_right_mm')} mm | "
