@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import landmarks as L
+from ._eyelid import EYE_OUT, eyelids as _eyelids
 from ._measures import N_OUT, frame_measures_px, frame_measures_px_batch
 from ._pose import head_angles_deg, head_angles_deg_batch
 from ._smooth import median_filter_nan
@@ -73,6 +74,31 @@ def frame_measures_batch(landmarks_px, rotations) -> np.ndarray:
         raise ValueError(f"{pts.shape[0]} landmark frames but {rots.shape[0]} rotations")
     out = np.empty((pts.shape[0], N_OUT))
     frame_measures_px_batch(pts, rots, *_CONTOURS, _IDX, out)
+    return out
+
+
+_IRIS = np.array([L.LEFT_IRIS_CENTER, L.RIGHT_IRIS_CENTER], np.int64)
+_RING = np.array([L.LEFT_IRIS_RING[0], L.LEFT_IRIS_RING[2], L.RIGHT_IRIS_RING[0], L.RIGHT_IRIS_RING[2]], np.int64)
+
+
+def eyelids(image_rgb, landmarks_px, rotation) -> np.ndarray:
+    """Image-refined lid margins and iris centre of both eyes: (2, EYE_OUT), row 0 the patient's left.
+
+    image_rgb: (H, W, 3) uint8. Slots (image pixels along the head's down axis, from the landmark iris
+    centre; see monitor/kernels/_eyelid.py): upper lid, lower lid, iris centre, upper and lower edge
+    contrast, iris edge score, landmark upper and lower lid, fraction of the profile in the image,
+    iris radius.
+    """
+    img = np.asarray(image_rgb)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"image_rgb must be an (H, W, 3) uint8 RGB image, got {img.dtype} {img.shape}")
+    if img.shape[0] < 2 or img.shape[1] < 2:
+        raise ValueError(f"image_rgb is too small: {img.shape}")
+    pts = _as_float("landmarks_px", landmarks_px, (L.N_LANDMARKS, 3), False)
+    rot = _rotation("rotation", rotation, False)
+    out = np.empty((2, EYE_OUT))
+    _eyelids(np.ascontiguousarray(img), pts, rot, _IRIS, _RING, L.LEFT_UPPER_LID_CONTOUR, L.LEFT_LOWER_LID_CONTOUR,
+             L.RIGHT_UPPER_LID_CONTOUR, L.RIGHT_LOWER_LID_CONTOUR, out)
     return out
 
 

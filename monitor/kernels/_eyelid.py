@@ -1,0 +1,295 @@
+"""Image-based refinement of the eyelid margins and the iris centre (see docs/measures.md).
+
+The landmark model regresses toward an average face, so its lid points lag a lid that really moves,
+and its iris centre is pulled toward whatever part of the iris stays visible. These kernels look at
+the pixels instead: an intensity profile down the pupil's column locates the upper and lower lid
+margins, and a circle edge search on the lateral arcs of the limbus (which the lids do not cover)
+locates the iris centre. Everything is measured along the head's own down axis in the image, in
+image pixels, relative to the landmark iris centre.
+"""
+
+import numpy as np
+from numba import njit
+
+# per-eye output slots
+EYE_OUT = 10
+T_UPPER, T_LOWER, T_CENTRE, C_UPPER, C_LOWER, IRIS_SCORE, T_UPPER_LM, T_LOWER_LM, IN_FRAME, RADIUS = range(EYE_OUT)
+
+N_COLUMNS = 7  # profile columns across the pupil, spread over ±0.4 iris radius
+STEP_PER_R = 28.0  # profile samples per iris radius
+SPAN_R = 2.4  # the profile runs from -SPAN_R to +SPAN_R iris radii around the iris centre
+N_ARC = 9  # samples per lateral arc of the limbus
+ARC_DEG = 40.0  # lateral arcs: ±ARC_DEG around the horizontal on both sides
+
+
+@njit(cache=True, nogil=True)
+def luma_at(img, x, y):
+    """Bilinear luma (BT.601) of an RGB uint8 image at (x, y); NaN outside the image."""
+    h = img.shape[0]
+    w = img.shape[1]
+    if not (0.0 <= x <= w - 1.0 and 0.0 <= y <= h - 1.0):
+        return np.nan
+    x0 = min(int(x), w - 2)
+    y0 = min(int(y), h - 2)
+    fx = x - x0
+    fy = y - y0
+    acc = 0.0
+    for dy in range(2):
+        for dx in range(2):
+            wgt = (fx if dx else 1.0 - fx) * (fy if dy else 1.0 - fy)
+            p = img[y0 + dy, x0 + dx]
+            acc += wgt * (0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
+    return acc
+
+
+@njit(cache=True, nogil=True)
+def contour_t_at(pts, contour, cx, cy, hx, hy, dx, dy):
+    """Where a landmark contour crosses the pupil's column: its coordinate along the down axis
+    (dx, dy), at zero offset along the horizontal axis (hx, hy); NaN when it does not cross."""
+    for j in range(contour.shape[0] - 1):
+        ax = pts[contour[j], 0] - cx
+        ay = pts[contour[j], 1] - cy
+        bx = pts[contour[j + 1], 0] - cx
+        by = pts[contour[j + 1], 1] - cy
+        sa = ax * hx + ay * hy
+        sb = bx * hx + by * hy
+        if min(sa, sb) <= 0.0 <= max(sa, sb):
+            ta = ax * dx + ay * dy
+            tb = bx * dx + by * dy
+            if abs(sb - sa) < 1e-9:
+                return 0.5 * (ta + tb)
+            w = -sa / (sb - sa)
+            return (1.0 - w) * ta + w * tb
+    return np.nan
+
+
+@njit(cache=True, nogil=True)
+def _median_small(buf, k):
+    """Median of buf[:k] by insertion sort (k is small); buf is reordered."""
+    for i in range(1, k):
+        v = buf[i]
+        j = i - 1
+        while j >= 0 and buf[j] > v:
+            buf[j + 1] = buf[j]
+            j -= 1
+        buf[j + 1] = v
+    if k % 2 == 1:
+        return buf[k // 2]
+    return 0.5 * (buf[k // 2 - 1] + buf[k // 2])
+
+
+@njit(cache=True, nogil=True)
+def arc_directions(hx, hy, dx, dy):
+    """Unit image vectors of the lateral limbus arcs: (2 * N_ARC, 2)."""
+    u = np.empty((2 * N_ARC, 2))
+    for side in range(2):
+        for k in range(N_ARC):
+            a = np.deg2rad(-ARC_DEG + 2.0 * ARC_DEG * k / (N_ARC - 1))
+            ch = np.cos(a) * (1.0 if side == 0 else -1.0)
+            cd = np.sin(a)
+            u[side * N_ARC + k, 0] = ch * hx + cd * dx
+            u[side * N_ARC + k, 1] = ch * hy + cd * dy
+    return u
+
+
+@njit(cache=True, nogil=True)
+def _arc_score(img, cx, cy, r, u):
+    """Mean radial luma step across a circle of radius r on its two lateral arcs (outside − inside):
+    large where the dark iris meets the bright sclera; NaN when part of an arc is outside the image."""
+    total = 0.0
+    for k in range(u.shape[0]):
+        outer = luma_at(img, cx + (r + 0.75) * u[k, 0], cy + (r + 0.75) * u[k, 1])
+        inner = luma_at(img, cx + (r - 0.75) * u[k, 0], cy + (r - 0.75) * u[k, 1])
+        if np.isnan(outer) or np.isnan(inner):
+            return np.nan
+        total += outer - inner
+    return total / u.shape[0]
+
+
+@njit(cache=True, nogil=True)
+def _parabola_offset(a, b, c):
+    den = a - 2.0 * b + c
+    if abs(den) < 1e-12:
+        return 0.0
+    off = 0.5 * (a - c) / den
+    return min(0.5, max(-0.5, off))
+
+
+@njit(cache=True, nogil=True)
+def iris_centre_search(img, cx, cy, r, hx, hy, dx, dy, out2):
+    """Coarse-to-fine search (±0.3 r across, ±0.6 r down) for the circle centre with the strongest
+    lateral limbus edge, refined to sub-sample precision along the down axis. Writes (offset along
+    the down axis, score)."""
+    u = arc_directions(hx, hy, dx, dy)
+    best = -1e30
+    bx = 0.0
+    by = 0.0
+    coarse = r / 7.0
+    for i in range(-2, 3):
+        for j in range(-4, 5):
+            s = _arc_score(img, cx + i * coarse * hx + j * coarse * dx, cy + i * coarse * hy + j * coarse * dy, r, u)
+            if not np.isnan(s) and s > best:
+                best = s
+                bx = i * coarse
+                by = j * coarse
+    if best == -1e30:
+        out2[0] = np.nan
+        out2[1] = np.nan
+        return
+    fine = coarse / 2.0
+    scores = np.full((3, 3), np.nan)
+    cbx = bx
+    cby = by
+    for i in range(3):
+        for j in range(3):
+            ox = cbx + (i - 1) * fine
+            oy = cby + (j - 1) * fine
+            s = _arc_score(img, cx + ox * hx + oy * dx, cy + ox * hy + oy * dy, r, u)
+            scores[i, j] = s
+            if not np.isnan(s) and s >= best:
+                best = s
+                bx = ox
+                by = oy
+    bi = int(round((bx - cbx) / fine)) + 1
+    bj = int(round((by - cby) / fine)) + 1
+    oy = by
+    if 0 < bj < 2 and not (np.isnan(scores[bi, bj - 1]) or np.isnan(scores[bi, bj + 1])):
+        oy += _parabola_offset(scores[bi, bj - 1], scores[bi, bj], scores[bi, bj + 1]) * fine
+    out2[0] = oy
+    out2[1] = best
+
+
+@njit(cache=True, nogil=True)
+def eye_refine(img, pts, iris, ring_a, ring_b, upper, lower, dx, dy, out, prof, grad, colbuf, kern):
+    """Refine one eye. (dx, dy) is the unit image direction of the head's down axis."""
+    hx = dy  # the head's horizontal axis in the image, toward image right for an upright face
+    hy = -dx
+    cx = pts[iris, 0]
+    cy = pts[iris, 1]
+    r = 0.5 * np.sqrt((pts[ring_a, 0] - pts[ring_b, 0]) ** 2 + (pts[ring_a, 1] - pts[ring_b, 1]) ** 2)
+    for k in range(EYE_OUT):
+        out[k] = np.nan
+    out[RADIUS] = r
+    out[T_UPPER_LM] = contour_t_at(pts, upper, cx, cy, hx, hy, dx, dy)
+    out[T_LOWER_LM] = contour_t_at(pts, lower, cx, cy, hx, hy, dx, dy)
+    if not (r > 1.0):
+        out[IN_FRAME] = 0.0
+        return
+    n = prof.shape[0]
+    step = r / STEP_PER_R
+    t0 = -SPAN_R * r
+    inside = 0
+    for i in range(n):
+        t = t0 + i * step
+        k = 0
+        for c in range(N_COLUMNS):
+            o = (-0.4 + 0.8 * c / (N_COLUMNS - 1)) * r
+            v = luma_at(img, cx + o * hx + t * dx, cy + o * hy + t * dy)
+            if not np.isnan(v):
+                colbuf[k] = v
+                k += 1
+        if k == N_COLUMNS:
+            inside += 1
+        prof[i] = _median_small(colbuf, k) if k > 0 else np.nan
+    out[IN_FRAME] = inside / n
+    if inside < n:
+        return
+    # Gaussian smoothing (kern: sigma 0.1 r) then central differences, in luma per image pixel
+    half = kern.shape[0] // 2
+    for i in range(n):
+        acc = 0.0
+        wsum = 0.0
+        for j in range(max(0, i - half), min(n, i + half + 1)):
+            wgt = kern[j - i + half]
+            acc += wgt * prof[j]
+            wsum += wgt
+        grad[i] = acc / wsum
+    for i in range(n):
+        prof[i] = grad[i]
+    grad[0] = 0.0
+    grad[n - 1] = 0.0
+    for i in range(1, n - 1):
+        grad[i] = (prof[i + 1] - prof[i - 1]) / (2.0 * step)
+    # upper margin: the strongest bright→dark step going down, between 1.8 r above and 0.9 r below
+    iu = -1
+    best = 0.0
+    for i in range(1, n - 1):
+        t = t0 + i * step
+        if -1.8 * r < t < 0.9 * r and grad[i] < best:
+            best = grad[i]
+            iu = i
+    if iu < 0:
+        return
+    tu = t0 + (iu + _parabola_offset(grad[iu - 1], grad[iu], grad[iu + 1])) * step
+    # lower margin: the strongest dark→bright step below it
+    il = -1
+    best = 0.0
+    lo_t = max(tu + 0.3 * r, -0.5 * r)
+    for i in range(1, n - 1):
+        t = t0 + i * step
+        if lo_t < t < 1.9 * r and grad[i] > best:
+            best = grad[i]
+            il = i
+    out[T_UPPER] = tu
+    out[C_UPPER] = _weber(prof, iu, r, -1)
+    if il >= 0:
+        out[T_LOWER] = t0 + (il + _parabola_offset(grad[il - 1], grad[il], grad[il + 1])) * step
+        out[C_LOWER] = _weber(prof, il, r, 1)
+    res = np.empty(2)
+    iris_centre_search(img, cx, cy, r, hx, hy, dx, dy, res)
+    out[T_CENTRE] = res[0]
+    out[IRIS_SCORE] = res[1]
+
+
+@njit(cache=True, nogil=True)
+def _weber(prof, i, r, bright_side):
+    """(bright − dark) / bright over 0.1–0.35 r on each side of an edge at sample i; bright_side is
+    −1 when the bright side is above (upper lid), +1 when below (lower lid)."""
+    n = prof.shape[0]
+    k1 = int(0.1 * STEP_PER_R)
+    k2 = int(0.35 * STEP_PER_R)
+    above = 0.0
+    below = 0.0
+    na = 0
+    nb = 0
+    for k in range(k1, k2 + 1):
+        if i - k >= 0:
+            above += prof[i - k]
+            na += 1
+        if i + k < n:
+            below += prof[i + k]
+            nb += 1
+    if na == 0 or nb == 0:
+        return np.nan
+    above /= na
+    below /= nb
+    bright = above if bright_side < 0 else below
+    dark = below if bright_side < 0 else above
+    if bright <= 1.0:
+        return 0.0
+    return (bright - dark) / bright
+
+
+@njit(cache=True, nogil=True)
+def eyelids(img, pts, rot, iris, ring, upper_l, lower_l, upper_r, lower_r, out):
+    """Both eyes: out is (2, EYE_OUT), row 0 the patient's left eye. ``ring`` holds the horizontal
+    iris ring pair of each eye: [left a, left b, right a, right b]."""
+    f = np.sqrt(rot[0, 1] ** 2 + rot[1, 1] ** 2)
+    if f < 1e-6:
+        for s in range(2):
+            for k in range(EYE_OUT):
+                out[s, k] = np.nan
+        return
+    dx = -rot[0, 1] / f
+    dy = rot[1, 1] / f
+    n = int(2.0 * SPAN_R * STEP_PER_R) + 1
+    prof = np.empty(n)
+    grad = np.empty(n)
+    colbuf = np.empty(N_COLUMNS)
+    sig = 0.1 * STEP_PER_R
+    half = int(3.0 * sig) + 1
+    kern = np.empty(2 * half + 1)
+    for j in range(-half, half + 1):
+        kern[j + half] = np.exp(-0.5 * (j / sig) ** 2)
+    eye_refine(img, pts, iris[0], ring[0], ring[1], upper_l, lower_l, dx, dy, out[0], prof, grad, colbuf, kern)
+    eye_refine(img, pts, iris[1], ring[2], ring[3], upper_r, lower_r, dx, dy, out[1], prof, grad, colbuf, kern)
