@@ -89,10 +89,11 @@ class EngineService:
         self._spare.infer(blank, 0)
         self._spare.deactivate()
         self._spare.activate()  # VIDEO mode timestamps start again
-        from .kernels import frame_measures, head_angles
+        from .kernels import eyelids, frame_measures, head_angles
 
         frame_measures(np.zeros((478, 3)), np.eye(3))
         head_angles(np.eye(3))
+        eyelids(blank, np.full((478, 3), 32.0), np.eye(3))
 
     def _stream(self, sid: uuid.UUID) -> StreamState:
         state = self.streams.get(sid)
@@ -142,9 +143,10 @@ class EngineService:
         ts_ms = max(header.t_media_us // 1000, state.last_ts_ms + 1)
         state.last_ts_ms = ts_ms
         t0 = time.perf_counter()
-        result = state.runner.infer(to_rgb(pixels, header.pixel_format), ts_ms)
+        rgb = to_rgb(pixels, header.pixel_format)
+        result = state.runner.infer(rgb, ts_ms)
         t1 = time.perf_counter()
-        measures = compute_measures(result, state.scale)
+        measures = compute_measures(result, state.scale, rgb)
         t2 = time.perf_counter()
         state.frames += 1
         self.stats.frames += 1

@@ -7,15 +7,16 @@ import pyarrow as pa
 
 from engines.base import BLENDSHAPE_NAMES
 
-from .measures import ANGLE_COLUMNS, LENGTH_COLUMNS
+from .measures import BOOL_COLUMNS, FLOAT_COLUMNS, STATUS_COLUMNS
 
 N_LANDMARK_VALUES = 478 * 3
 
 SCALAR_FIELDS = (
     [pa.field("frame", pa.int64()), pa.field("t_s", pa.float64()), pa.field("face", pa.bool_()),
      pa.field("faces", pa.int16()), pa.field("step", pa.string())]
-    + [pa.field(c, pa.float32()) for c in LENGTH_COLUMNS + ANGLE_COLUMNS]
-    + [pa.field("mm_per_px", pa.float32()), pa.field("image_width", pa.int32()), pa.field("image_height", pa.int32()),
+    + [pa.field(c, pa.float32()) for c in FLOAT_COLUMNS]
+    + [pa.field(c, pa.bool_()) for c in BOOL_COLUMNS] + [pa.field(c, pa.string()) for c in STATUS_COLUMNS]
+    + [pa.field("image_width", pa.int32()), pa.field("image_height", pa.int32()),
        pa.field("t_capture_ns", pa.int64()), pa.field("latency_ms", pa.float32())]
     + [pa.field(b, pa.float32()) for b in BLENDSHAPE_NAMES]
 )

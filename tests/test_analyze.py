@@ -36,8 +36,12 @@ def test_analyze_sample_video_contract(sample_video, store_dir):
     assert frames == list(range(72)), "record mode keeps every frame, in order"
     t = np.array(table.column("t_s").to_pylist())
     np.testing.assert_allclose(np.diff(t), 1 / 30, atol=1e-3)
-    ap = np.array(table.column("eye_aperture_left_mm").to_pylist())
-    assert np.isfinite(ap).all() and 3 < np.median(ap) < 15
+    ap = np.array(table.column("eye_aperture_left_mm").to_pylist(), float)
+    status = np.array(table.column("eye_status_left").to_pylist())
+    # the person blinks once: those frames say so and carry no lid value; every other frame has one
+    assert set(status) == {"ok", "closed"} and 0 < (status == "closed").sum() <= 4
+    assert np.isfinite(ap[status == "ok"]).all() and np.isnan(ap[status != "ok"]).all()
+    assert 3 < np.nanmedian(ap) < 15
     s = out["summary"]
     assert s["face_found"] and s["measures"]["intercanthal_mm"]["median"] > 20
     with Store(store_dir) as store:

@@ -97,9 +97,10 @@ def _arc_score(img, cx, cy, r, u):
     """Mean radial luma step across a circle of radius r on its two lateral arcs (outside − inside):
     large where the dark iris meets the bright sclera; NaN when part of an arc is outside the image."""
     total = 0.0
+    d = max(0.75, 0.1 * r)  # half the radial step: about a pixel at webcam scale, wider for big faces
     for k in range(u.shape[0]):
-        outer = luma_at(img, cx + (r + 0.75) * u[k, 0], cy + (r + 0.75) * u[k, 1])
-        inner = luma_at(img, cx + (r - 0.75) * u[k, 0], cy + (r - 0.75) * u[k, 1])
+        outer = luma_at(img, cx + (r + d) * u[k, 0], cy + (r + d) * u[k, 1])
+        inner = luma_at(img, cx + (r - d) * u[k, 0], cy + (r - d) * u[k, 1])
         if np.isnan(outer) or np.isnan(inner):
             return np.nan
         total += outer - inner

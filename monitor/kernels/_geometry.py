@@ -44,3 +44,15 @@ def distance(head, a, b):
     dy = head[a, 1] - head[b, 1]
     dz = head[a, 2] - head[b, 2]
     return np.sqrt(dx * dx + dy * dy + dz * dz)
+
+
+@njit(cache=True, nogil=True)
+def polygon_area(head, poly):
+    """Area of a closed landmark polygon in the head frame's x–y plane (shoelace formula)."""
+    acc = 0.0
+    n = poly.shape[0]
+    for j in range(n):
+        a = poly[j]
+        b = poly[(j + 1) % n]
+        acc += head[a, 0] * head[b, 1] - head[b, 0] * head[a, 1]
+    return 0.5 * abs(acc)

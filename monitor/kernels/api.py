@@ -9,6 +9,7 @@ from ._eyelid import EYE_OUT, eyelids as _eyelids
 from ._measures import N_OUT, frame_measures_px, frame_measures_px_batch
 from ._pose import head_angles_deg, head_angles_deg_batch
 from ._smooth import median_filter_nan
+from ._trend import theil_sen_slope
 
 # Names of frame_measures' outputs, in head-frame pixel units (see docs/measures.md).
 MEASURE_NAMES = (
@@ -18,14 +19,23 @@ MEASURE_NAMES = (
     "commissure_height_left", "commissure_height_right",
     "intercanthal",
     "iris_diameter_left", "iris_diameter_right",
+    "commissure_excursion_left", "commissure_excursion_right",
+    "smile_angle_left", "smile_angle_right",
+    "dental_show_left", "dental_show_right",
+    "gaze_horizontal_left", "gaze_horizontal_right",
+    "gaze_vertical_left", "gaze_vertical_right",
 )
+# which outputs are angles (degrees, not scaled) and areas (scaled by mm_per_px²)
+ANGLE_OUTPUTS = frozenset({"smile_angle_left", "smile_angle_right"})
+AREA_OUTPUTS = frozenset({"dental_show_left", "dental_show_right"})
 assert len(MEASURE_NAMES) == N_OUT
 HEAD_MEASURES = ("yaw_deg", "pitch_deg", "roll_deg")
 
 _IDX = np.array(
     [L.LEFT_IRIS_CENTER, L.RIGHT_IRIS_CENTER, L.LEFT_EYE_INNER, L.RIGHT_EYE_INNER,
      L.LEFT_MOUTH_CORNER, L.RIGHT_MOUTH_CORNER,
-     L.LEFT_IRIS_RING[0], L.LEFT_IRIS_RING[2], L.RIGHT_IRIS_RING[0], L.RIGHT_IRIS_RING[2]],
+     L.LEFT_IRIS_RING[0], L.LEFT_IRIS_RING[2], L.RIGHT_IRIS_RING[0], L.RIGHT_IRIS_RING[2],
+     L.LOWER_LIP_MID, L.LEFT_EYE_OUTER, L.RIGHT_EYE_OUTER],
     np.int64,
 )
 _CONTOURS = (L.LEFT_UPPER_LID_CONTOUR, L.LEFT_LOWER_LID_CONTOUR, L.RIGHT_UPPER_LID_CONTOUR,
@@ -62,18 +72,19 @@ def frame_measures(landmarks_px, rotation) -> np.ndarray:
     pts = _as_float("landmarks_px", landmarks_px, (L.N_LANDMARKS, 3), False)
     rot = _rotation("rotation", rotation, False)
     out = np.empty(N_OUT)
-    frame_measures_px(pts, rot, *_CONTOURS, _IDX, out, np.empty((L.N_LANDMARKS, 3)))
+    frame_measures_px(pts, rot, *_CONTOURS, _IDX, L.LEFT_INNER_LIP, L.RIGHT_INNER_LIP, out,
+                      np.empty((L.N_LANDMARKS, 3)))
     return out
 
 
 def frame_measures_batch(landmarks_px, rotations) -> np.ndarray:
-    """frame_measures over N frames: (N, 478, 3) and (N, 3, 3)|(N, 4, 4) → (N, 11)."""
+    """frame_measures over N frames: (N, 478, 3) and (N, 3, 3)|(N, 4, 4) → (N, len(MEASURE_NAMES))."""
     pts = _as_float("landmarks_px", landmarks_px, (L.N_LANDMARKS, 3), True)
     rots = _rotation("rotations", rotations, True)
     if rots.shape[0] != pts.shape[0]:
         raise ValueError(f"{pts.shape[0]} landmark frames but {rots.shape[0]} rotations")
     out = np.empty((pts.shape[0], N_OUT))
-    frame_measures_px_batch(pts, rots, *_CONTOURS, _IDX, out)
+    frame_measures_px_batch(pts, rots, *_CONTOURS, _IDX, L.LEFT_INNER_LIP, L.RIGHT_INNER_LIP, out)
     return out
 
 
@@ -125,3 +136,12 @@ def median5(x) -> np.ndarray:
     out = np.empty_like(a)
     median_filter_nan(a, 5, out)
     return out
+
+
+def theil_sen(t, y) -> float:
+    """Theil–Sen slope of y over t (units of y per unit of t); NaN values are skipped."""
+    t = np.ascontiguousarray(t, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if t.ndim != 1 or t.shape != y.shape:
+        raise ValueError(f"theil_sen takes two 1-D arrays of one length, got {t.shape} and {y.shape}")
+    return float(theil_sen_slope(t, y))
