@@ -20,6 +20,9 @@ STEP_PER_R = 28.0  # profile samples per iris radius
 SPAN_R = 2.4  # the profile runs from -SPAN_R to +SPAN_R iris radii around the iris centre
 N_ARC = 9  # samples per lateral arc of the limbus
 ARC_DEG = 40.0  # lateral arcs: ±ARC_DEG around the horizontal on both sides
+UPPER_ABOVE_R = 0.5  # upper-margin search window around the landmark lid, in iris radii
+UPPER_BELOW_R = 1.3
+LOWER_R = 0.6  # lower-margin search window: ± this many iris radii around the landmark lower lid
 
 
 @njit(cache=True, nogil=True)
@@ -211,24 +214,36 @@ def eye_refine(img, pts, iris, ring_a, ring_b, upper, lower, dx, dy, out, prof, 
     grad[n - 1] = 0.0
     for i in range(1, n - 1):
         grad[i] = (prof[i + 1] - prof[i - 1]) / (2.0 * step)
-    # upper margin: the strongest bright→dark step going down, between 1.8 r above and 0.9 r below
+    # upper margin: the strongest bright→dark step going down, from half a radius above the landmark
+    # lid (higher is lash tips) to 1.3 r below it (the landmarks lag a lowered lid), above 0.9 r
+    t_lm = out[T_UPPER_LM]
+    if np.isnan(t_lm):
+        return
+    lo_u = max(-1.8 * r, t_lm - UPPER_ABOVE_R * r)
+    hi_u = min(0.9 * r, t_lm + UPPER_BELOW_R * r)
     iu = -1
     best = 0.0
     for i in range(1, n - 1):
         t = t0 + i * step
-        if -1.8 * r < t < 0.9 * r and grad[i] < best:
+        if lo_u < t < hi_u and grad[i] < best and grad[i] <= grad[i - 1] and grad[i] <= grad[i + 1]:
             best = grad[i]
             iu = i
     if iu < 0:
         return
     tu = t0 + (iu + _parabola_offset(grad[iu - 1], grad[iu], grad[iu + 1])) * step
     # lower margin: the strongest dark→bright step below it
+    # lower margin: the strongest dark→bright step within LOWER_R radii of the landmark lower lid
+    # (the lower lid does not follow ptosis; the window keeps the pupil's own edge of a light iris out)
     il = -1
     best = 0.0
-    lo_t = max(tu + 0.3 * r, -0.5 * r)
+    t_lo = out[T_LOWER_LM]
+    if np.isnan(t_lo):
+        t_lo = 1.0 * r
+    lo_t = max(tu + 0.3 * r, t_lo - LOWER_R * r)
+    hi_t = min(1.9 * r, t_lo + LOWER_R * r)
     for i in range(1, n - 1):
         t = t0 + i * step
-        if lo_t < t < 1.9 * r and grad[i] > best:
+        if lo_t < t < hi_t and grad[i] > best and grad[i] >= grad[i - 1] and grad[i] >= grad[i + 1]:
             best = grad[i]
             il = i
     out[T_UPPER] = tu

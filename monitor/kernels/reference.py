@@ -193,15 +193,26 @@ def eye_refine(img, pts, iris, ring_a, ring_b, upper, lower, dn):
     grad = np.zeros(n)
     grad[1:-1] = (prof[2:] - prof[:-2]) / (2 * step)
     inner = np.arange(1, n - 1)
-    win = inner[(ts[inner] > -1.8 * r) & (ts[inner] < 0.9 * r)]
-    if not (grad[win] < 0).any():
+    from ._eyelid import LOWER_R, UPPER_ABOVE_R, UPPER_BELOW_R
+
+    if np.isnan(out[6]):
+        return out
+    lo_u, hi_u = max(-1.8 * r, out[6] - UPPER_ABOVE_R * r), min(0.9 * r, out[6] + UPPER_BELOW_R * r)
+    local_min = np.zeros(n, bool)
+    local_min[1:-1] = (grad[1:-1] <= grad[:-2]) & (grad[1:-1] <= grad[2:])
+    local_max = np.zeros(n, bool)
+    local_max[1:-1] = (grad[1:-1] >= grad[:-2]) & (grad[1:-1] >= grad[2:])
+    win = inner[(ts[inner] > lo_u) & (ts[inner] < hi_u) & local_min[inner] & (grad[inner] < 0)]
+    if not win.size:
         return out
     iu = win[np.argmin(grad[win])]
     tu = ts[0] + (iu + _parabola(grad[iu - 1], grad[iu], grad[iu + 1])) * step
     out[0] = tu
     out[3] = _weber(prof, iu, True)
-    win = inner[(ts[inner] > max(tu + 0.3 * r, -0.5 * r)) & (ts[inner] < 1.9 * r)]
-    if (grad[win] > 0).any():
+    t_lo = 1.0 * r if np.isnan(out[7]) else out[7]
+    lo_t, hi_t = max(tu + 0.3 * r, t_lo - LOWER_R * r), min(1.9 * r, t_lo + LOWER_R * r)
+    win = inner[(ts[inner] > lo_t) & (ts[inner] < hi_t) & local_max[inner] & (grad[inner] > 0)]
+    if win.size:
         il = win[np.argmax(grad[win])]
         out[1] = ts[0] + (il + _parabola(grad[il - 1], grad[il], grad[il + 1])) * step
         out[4] = _weber(prof, il, False)
