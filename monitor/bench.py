@@ -115,7 +115,7 @@ def run_bench(args) -> int:
     whole_s = time.monotonic() - t0
 
     print("3/4 kernels, warm …", flush=True)
-    kernels = kernel_times_ms()
+    kernels = kernel_times_ms(frames[0])
 
     print(f"4/4 live mode at the video's 30 fps for {args.live_seconds:.0f} s …", flush=True)
     repeat_live = max(1, math.ceil(args.live_seconds / (len(frames) / 30.0)) + 1)

@@ -29,3 +29,43 @@ LEFT_INNER_LIP = np.array([13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14],
 RIGHT_INNER_LIP = np.array([13, 82, 81, 80, 191, 78, 95, 88, 178, 87, 14], np.int64)
 
 N_LANDMARKS = 478
+
+# The 478-point mesh seen as the 68-point iBUG 300-W layout (jaw 0–16, brows 17–26, nose 27–35,
+# eyes 36–47, mouth 48–67; iBUG numbers from the image's left, i.e. the patient's right). The
+# 51-point layout is the same without the jaw line (iBUG 17–67), as used by Parra-Dominguez et al.
+IBUG68 = np.array([
+    127, 234, 93, 132, 58, 172, 136, 150, 152, 379, 365, 397, 288, 361, 323, 454, 356,  # jaw
+    70, 63, 105, 66, 107, 336, 296, 334, 293, 300,  # brows
+    168, 197, 5, 4, 75, 97, 2, 326, 305,  # nose
+    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,  # eyes
+    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,  # outer lips
+    78, 82, 13, 312, 308, 317, 14, 87,  # inner lips
+], np.int64)
+IBUG51 = IBUG68[17:]
+
+
+def ibug68(landmarks: np.ndarray, tilt_correct: bool = False) -> np.ndarray:
+    """(68, D) view of (478, D) landmarks; with tilt_correct, 2-D points are rotated about the
+    midpoint of the iris centres so that the line through them is horizontal (Emotrics' correction)."""
+    pts = np.asarray(landmarks)
+    if pts.ndim != 2 or pts.shape[0] != N_LANDMARKS:
+        raise ValueError(f"landmarks must have shape (478, D), got {pts.shape}")
+    out = pts[IBUG68].astype(float)
+    return level_by_irises(out, pts) if tilt_correct else out
+
+
+def ibug51(landmarks: np.ndarray, tilt_correct: bool = False) -> np.ndarray:
+    return ibug68(landmarks, tilt_correct)[17:]
+
+
+def level_by_irises(points: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Rotate the x, y of ``points`` so the line from the right to the left iris centre is horizontal."""
+    a, b = landmarks[RIGHT_IRIS_CENTER, :2].astype(float), landmarks[LEFT_IRIS_CENTER, :2].astype(float)
+    ang = np.arctan2(b[1] - a[1], b[0] - a[0])
+    c, s = np.cos(-ang), np.sin(-ang)
+    mid = (a + b) / 2
+    out = np.array(points, float)
+    xy = out[:, :2] - mid
+    out[:, 0] = c * xy[:, 0] - s * xy[:, 1] + mid[0]
+    out[:, 1] = s * xy[:, 0] + c * xy[:, 1] + mid[1]
+    return out

@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from calibration.baseline import neutral_medians
 from engines.base import BLENDSHAPE_NAMES
 
 from . import wire
@@ -111,6 +112,9 @@ def run_session(opts: SessionOptions) -> SessionResult:
             client = EngineClient(opts.engine_endpoint, window=opts.window)
             client.ping(10.0)
         else:
+            if opts.iris_mm is None and opts.person:  # the person's own iris diameter, when known
+                known = store.latest_baseline(opts.person)
+                opts.iris_mm = known.iris_mm if known else None
             engine = LocalEngine(opts.backend, opts.iris_mm, log_dir=store.logs_dir)
             client = EngineClient(engine.endpoint, window=opts.window)
             engine.wait_ready(client)
@@ -233,7 +237,12 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
         span = (t_last_result - t_first_send) if (t_last_result and t_first_send) else 0.0
         fps = (frames - 1) / span if span > 0 and frames > 1 else 0.0
         table = store.read_series(sid)
-        summary = summarize(table) if table.num_rows else {"face_found": False, "message": "no frames were processed"}
+        baseline = store.latest_baseline(opts.person)
+        summary = summarize(table, baseline.as_dict() if baseline else None) if table.num_rows \
+            else {"face_found": False, "message": "no frames were processed"}
+        if opts.person and baseline is None and status == "complete" and summary.get("neutral_medians"):
+            store.save_baseline(opts.person, sid, neutral_medians(summary), opts.iris_mm)
+            summary["baseline_saved"] = True
         series = store.finish_session(sid, status, frames=frames, frames_with_face=faces,
                                       dropped_frames=len(mailbox.dropped_ids), processing_fps=round(fps, 3),
                                       summary=summary, error=error)

@@ -62,6 +62,15 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT
 );
 CREATE INDEX IF NOT EXISTS events_session ON events(session_id);
+CREATE TABLE IF NOT EXISTS baselines (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    person TEXT NOT NULL,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    created_at TEXT NOT NULL,
+    iris_mm REAL,
+    medians TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS baselines_person ON baselines(person);
 """
 
 STATUSES = ("running", "complete", "incomplete", "failed")
@@ -285,6 +294,28 @@ class Store:
         if len(rows) > 1:
             raise StoreError(f"{ref!r} matches {len(rows)} sessions; give more of the id")
         return self._row(rows[0])
+
+    def save_baseline(self, person: str, session_id: str, medians: dict, iris_mm: float | None = None):
+        """Keep a neutral baseline for a person (the newest one is used from then on)."""
+        from calibration.baseline import Baseline
+
+        if not person:
+            raise StoreError("a baseline needs a person id")
+        if not medians:
+            raise StoreError("a baseline needs at least one measured value")
+        at = _now()
+        self.db.execute("INSERT INTO baselines (person, session_id, created_at, iris_mm, medians) VALUES (?,?,?,?,?)",
+                        (person, session_id, at, iris_mm, json.dumps(medians)))
+        return Baseline(person, session_id, at, dict(medians), iris_mm)
+
+    def latest_baseline(self, person: str | None):
+        from calibration.baseline import Baseline
+
+        if not person:
+            return None
+        r = self.db.execute("SELECT person, session_id, created_at, iris_mm, medians FROM baselines WHERE person=? "
+                            "ORDER BY id DESC LIMIT 1", (person,)).fetchone()
+        return None if r is None else Baseline(r[0], r[1], r[2], json.loads(r[4]), r[3])
 
     def events(self, session_id: str) -> list[dict]:
         rows = self.db.execute(

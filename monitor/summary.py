@@ -141,7 +141,11 @@ def summarize(table: pa.Table, baseline: dict | None = None) -> dict:
     out["gaze"] = gaze_excursions(per_step, per_step.get(S.NEUTRAL))
     grades = eface(per_step)
     out["palsy"] = {"eface_estimate": grades, "house_brackmann_estimate": house_brackmann(grades)} if grades else None
+    if neutral:
+        out["neutral_medians"] = {c: round(v, 4) for c, v in neutral.items() if np.isfinite(v)}
     if baseline and neutral:
-        out["vs_baseline"] = {c: round(neutral[c] - v, 3) for c, v in baseline.get("medians", {}).items()
-                              if c in neutral and np.isfinite(neutral[c]) and v is not None}
+        out["vs_baseline"] = {
+            "baseline_session": baseline.get("session_id"),
+            "difference": {c: round(neutral[c] - v, 3) for c, v in baseline.get("medians", {}).items()
+                           if c in neutral and np.isfinite(neutral[c]) and v is not None}}
     return out

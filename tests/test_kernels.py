@@ -4,6 +4,7 @@ import pytest
 from calibration.scale import IrisScale
 from monitor.kernels import frame_measures, frame_measures_batch, head_angles, head_angles_batch, median5
 from monitor.kernels import reference
+from monitor.kernels._measures import N_OUT
 
 
 def rot(yaw, pitch, roll):
@@ -52,7 +53,20 @@ def test_measures_invariant_to_head_rotation(real_face):
     F = np.diag([1.0, -1, -1])
     c = pts.mean(0)
     rotated = (F @ r_extra @ F @ (pts - c).T).T + c
-    np.testing.assert_allclose(frame_measures(rotated, r_extra @ m[:3, :3]), base, rtol=1e-9, atol=1e-9)
+    got = frame_measures(rotated, r_extra @ m[:3, :3])
+    head_frame = np.r_[0:6, 8:N_OUT]  # commissure height (6, 7) is measured in the image plane
+    np.testing.assert_allclose(got[head_frame], base[head_frame], rtol=1e-9, atol=1e-9)
+
+
+def test_commissure_height_is_invariant_to_head_roll(real_face):
+    """Tilt-corrected along the canthal line: rolling the face in the image plane changes nothing."""
+    pts, m = real_face
+    base = frame_measures(pts, m)
+    r_roll = rot(0, 0, 25)
+    F = np.diag([1.0, -1, -1])
+    c = pts.mean(0)
+    rolled = (F @ r_roll @ F @ (pts - c).T).T + c
+    np.testing.assert_allclose(frame_measures(rolled, r_roll @ m[:3, :3])[6:8], base[6:8], rtol=1e-9)
 
 
 def test_batch_equals_single(real_face):

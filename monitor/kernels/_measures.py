@@ -36,18 +36,22 @@ def frame_measures_px(pts, rot, upper_l, lower_l, upper_r, lower_r, brow_l, brow
         out[0 + side] = up - lo
         out[2 + side] = up - yc
         out[4 + side] = br - yc
-    # commissure height: mouth corner below the line through the inner canthi
-    ax = head[idx[2], 0]
-    ay = head[idx[2], 1]
-    bx = head[idx[3], 0]
-    by = head[idx[3], 1]
+    # commissure height: mouth corner below the line through the inner canthi, measured in the image
+    # plane perpendicular to that line (tilt-corrected, Emotrics-style) and divided by the vertical
+    # foreshortening of the head (pitch); the landmark depth is too unsteady for this vertical gap
+    ax = pts[idx[2], 0]
+    ay = pts[idx[2], 1]
+    bx = pts[idx[3], 0]
+    by = pts[idx[3], 1]
+    ln = np.sqrt((bx - ax) ** 2 + (by - ay) ** 2)
+    fv = np.sqrt(rot[0, 1] ** 2 + rot[1, 1] ** 2)
     for side in range(2):
         m = idx[4 + side]
-        if abs(bx - ax) < 1e-9:
+        if ln < 1e-9 or fv < 1e-6:
             out[6 + side] = np.nan
         else:
-            line_y = ay + (head[m, 0] - ax) * (by - ay) / (bx - ax)
-            out[6 + side] = line_y - head[m, 1]
+            cross = (bx - ax) * (pts[m, 1] - ay) - (by - ay) * (pts[m, 0] - ax)
+            out[6 + side] = -cross / ln / fv
     out[8] = distance(head, idx[2], idx[3])
     out[9] = distance(head, idx[6], idx[7])
     out[10] = distance(head, idx[8], idx[9])

@@ -27,7 +27,8 @@ def contour_y_at(head, contour, xq):
 
 def frame_measures(pts, rot):
     rot = np.asarray(rot)[:3, :3]
-    h = to_head_frame(np.asarray(pts, float), rot)
+    pts = np.asarray(pts, float)
+    h = to_head_frame(pts, rot)
     out = []
     sides = (
         (L.LEFT_IRIS_CENTER, L.LEFT_UPPER_LID_CONTOUR, L.LEFT_LOWER_LID_CONTOUR, L.LEFT_BROW_CONTOUR),
@@ -39,9 +40,11 @@ def frame_measures(pts, rot):
     yc = [h[s[0], 1] for s in sides]
     out += [up[0] - lo[0], up[1] - lo[1], up[0] - yc[0], up[1] - yc[1], br[0] - yc[0], br[1] - yc[1]]
     a, b = h[L.LEFT_EYE_INNER], h[L.RIGHT_EYE_INNER]
+    pa, pb = pts[L.LEFT_EYE_INNER, :2], pts[L.RIGHT_EYE_INNER, :2]
+    fv = np.hypot(rot[0, 1], rot[1, 1])
     for m in (L.LEFT_MOUTH_CORNER, L.RIGHT_MOUTH_CORNER):
-        line_y = a[1] + (h[m, 0] - a[0]) * (b[1] - a[1]) / (b[0] - a[0])
-        out.append(line_y - h[m, 1])
+        v, w = pb - pa, pts[m, :2] - pa
+        out.append(-(v[0] * w[1] - v[1] * w[0]) / np.linalg.norm(v) / fv)
     out.append(np.linalg.norm(a - b))
     out.append(np.linalg.norm(h[L.LEFT_IRIS_RING[0]] - h[L.LEFT_IRIS_RING[2]]))
     out.append(np.linalg.norm(h[L.RIGHT_IRIS_RING[0]] - h[L.RIGHT_IRIS_RING[2]]))

@@ -1,0 +1,240 @@
+"""The synthetic validation benchmark of the measures (docs/validation.md; scripts/validate_measures.py).
+
+Real face video is warped to plant known weakness — one upper lid lowered progressively by a known
+fraction of its fissure, one mouth corner lowered by a known distance — and the measures are scored
+side by side with the raw landmark measures on the very same frames: the fraction of each planted
+change recovered, whether the weaker side is named correctly, the false change on the unwarped clip,
+jitter on a still face, and the sensitivity to head roll and (planar) yaw.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from calibration.scale import IrisScale
+
+from . import assets, synthetic
+from .asymmetry import static_asymmetry
+from .fatigue import fatigue_curve
+from .measures import compute_measures
+
+SIDES = ("left", "right")
+LID_MEASURES = ("eye_aperture", "mrd1", "eye_aperture_raw", "mrd1_raw")
+
+
+@dataclass
+class Clip:
+    name: str
+    frames: list  # RGB uint8
+    fps: float
+
+
+def still_clip(seconds: float, fps: float = 30.0, first: int = 16) -> Clip:
+    """The neutral first ``first`` frames of the sample clip, played back and forth for ``seconds``:
+    a real, nearly still face with real sensor noise and small head motion."""
+    cap = cv2.VideoCapture(str(assets.sample_path("single_face.mp4")))
+    base = []
+    while len(base) < first:
+        ok, f = cap.read()
+        if not ok:
+            break
+        base.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
+    cap.release()
+    if len(base) < 2:
+        raise RuntimeError("the sample clip could not be read")
+    cycle = base + base[-2:0:-1]
+    n = int(round(seconds * fps))
+    return Clip(f"single_face.mp4 frames 0–{first - 1}, back and forth", [cycle[i % len(cycle)] for i in range(n)], fps)
+
+
+def run_measures(frames: list, fps: float, warp: Callable[[int, np.ndarray], np.ndarray] | None = None) -> dict:
+    """Landmarks + measures for each (optionally warped) frame with a fresh model and scale.
+    Returns {column: array} over frames, with the landmarks under "landmarks"."""
+    from engines import create_runner
+
+    rows, lms, mats = [], [], []
+    scale = IrisScale()
+    with create_runner("mediapipe") as runner:
+        for i, f in enumerate(frames):
+            img = f if warp is None else warp(i, f)
+            res = runner.infer(img, int(i * 1000 / fps) + 1)
+            rows.append(compute_measures(res, scale, img))
+            lms.append(res.landmarks_px if res.face else np.full((478, 3), np.nan, np.float32))
+            mats.append(res.matrix if res.face else np.full((4, 4), np.nan, np.float32))
+    out = {k: np.array([r[k] for r in rows]) for k in rows[0]}
+    out["landmarks"] = np.stack(lms)
+    out["matrix"] = np.stack(mats)
+    out["t_s"] = np.arange(len(frames)) / fps
+    return out
+
+
+def _col(run: dict, measure: str, side: str) -> np.ndarray:
+    return np.asarray(run[f"{measure}_{side}_mm"], float)
+
+
+def head_k(run: dict) -> np.ndarray:
+    """mm per image pixel along the head's vertical axis, per frame."""
+    m = run["matrix"]
+    return run["mm_per_px"] / np.hypot(m[:, 0, 1], m[:, 1, 1])
+
+
+def recovered_fraction(base: np.ndarray, warped: np.ndarray, planted: np.ndarray, sign: float) -> float:
+    """Least-squares fraction of the planted change (through the origin) seen in warped − base."""
+    d = sign * (warped - base)
+    ok = np.isfinite(d) & np.isfinite(planted) & (planted > 0)
+    if ok.sum() < 3:
+        return math.nan
+    return float(np.sum(d[ok] * planted[ok]) / np.sum(planted[ok] ** 2))
+
+
+def _end_medians(run: dict, seconds: float) -> dict:
+    t = run["t_s"]
+    m = t >= t[-1] - seconds
+    out = {}
+    for k, v in run.items():
+        if k.endswith(("_mm", "_deg", "_mm2")) and np.asarray(v).dtype.kind == "f":
+            x = np.asarray(v, float)[m]
+            x = x[np.isfinite(x)]
+            out[k] = float(np.median(x)) if x.size else math.nan
+    return out
+
+
+def lid_case(clip: Clip, base: dict, side: str, fraction: float) -> dict:
+    t = base["t_s"]
+    ramp = t / t[-1]
+    fiss = np.array([synthetic.fissure_px(lm, side) for lm in base["landmarks"]])
+    delta_px = fraction * fiss * ramp
+    warped = run_measures(clip.frames, clip.fps,
+                          lambda i, f: synthetic.lower_upper_lid(f, base["landmarks"][i], side, float(delta_px[i])))
+    planted_mm = delta_px * head_k(base)
+    other = "right" if side == "left" else "left"
+    out = {"case": f"upper lid, {side}, {int(round(fraction * 100))}% of the fissure over {t[-1]:.0f} s",
+           "planted_end_mm": round(float(np.nanmedian(planted_mm[-int(clip.fps):])), 3), "recovered": {},
+           "other_eye_change_mm": {}}
+    for m in LID_MEASURES:
+        out["recovered"][m] = round(recovered_fraction(_col(base, m, side), _col(warped, m, side), planted_mm, -1.0), 3)
+        d = _col(warped, m, other) - _col(base, m, other)
+        out["other_eye_change_mm"][m] = round(float(np.nanmedian(np.abs(d[-int(3 * clip.fps):]))), 3)
+    asym = static_asymmetry(_end_medians(warped, 3.0))
+    out["weaker_side"] = {k: asym.get(f"{k}_mm", {}).get("weaker_side") for k in ("eye_aperture", "mrd1")}
+    out["weaker_side_correct"] = all(v == side for v in out["weaker_side"].values())
+    return out
+
+
+def mouth_case(clip: Clip, base: dict, side: str, mm: float) -> dict:
+    t = base["t_s"]
+    k = head_k(base)
+    delta_px = mm / k * (t / t[-1])
+    warped = run_measures(clip.frames, clip.fps,
+                          lambda i, f: synthetic.lower_mouth_corner(f, base["landmarks"][i], side, float(delta_px[i])))
+    planted_mm = delta_px * k
+    other = "right" if side == "left" else "left"
+
+    def diff(run):  # the planted side's commissure height minus the other side's
+        return _col(run, "commissure_height", side) - _col(run, "commissure_height", other)
+    out = {"case": f"mouth corner, {side}, {mm:g} mm over {t[-1]:.0f} s", "planted_end_mm": mm,
+           "recovered": {"commissure_height": round(recovered_fraction(
+               _col(base, "commissure_height", side), _col(warped, "commissure_height", side), planted_mm, 1.0), 3),
+               "commissure_height_l_minus_r": round(recovered_fraction(diff(base), diff(warped), planted_mm, 1.0), 3)}}
+    asym = static_asymmetry(_end_medians(warped, 3.0))
+    out["weaker_side"] = {"commissure_height": asym.get("commissure_height_mm", {}).get("weaker_side")}
+    out["weaker_side_correct"] = out["weaker_side"]["commissure_height"] == side
+    return out
+
+
+def false_change(base: dict) -> dict:
+    """|drop| in % of baseline over the unwarped clip (fatigue curve: first vs last 3 s)."""
+    out = {}
+    for m in LID_MEASURES + ("commissure_height",):
+        for s in SIDES:
+            closed = np.asarray(base[f"eye_closed_{s}"], bool)
+            c = fatigue_curve(base["t_s"], _col(base, m, s), closed)
+            out[f"{m}_{s}"] = None if not math.isfinite(c.drop_pct) else round(abs(c.drop_pct), 2)
+    return out
+
+
+def jitter(base: dict) -> dict:
+    """Frame-to-frame noise of each measure on the still clip: SD of successive differences / √2, mm."""
+    out = {}
+    for m in LID_MEASURES + ("commissure_height", "brow_height"):
+        for s in SIDES:
+            x = _col(base, m, s)
+            d = np.diff(x)
+            d = d[np.isfinite(d)]
+            out[f"{m}_{s}"] = round(float(np.std(d) / math.sqrt(2)), 3) if d.size > 2 else None
+    return out
+
+
+def pose_sensitivity(clip: Clip, base: dict, kind: str, degrees: float) -> dict:
+    lm = base["landmarks"]
+    if kind == "roll":
+        warp = lambda i, f: synthetic.rotate(f, tuple(np.nanmean(lm[i, :, :2], 0)), degrees)  # noqa: E731
+    else:
+        warp = lambda i, f: synthetic.squeeze(f, float(np.nanmean(lm[i, :, 0])), degrees)  # noqa: E731
+    run = run_measures(clip.frames, clip.fps, warp)
+    out = {"case": f"{kind} {degrees:+g}°", "measured_angle_deg": round(float(np.nanmedian(run[f"{kind}_deg"] - base[f"{kind}_deg"])), 2),
+           "median_abs_change_mm": {}}
+    for m in ("eye_aperture", "mrd1", "eye_aperture_raw", "commissure_height", "brow_height"):
+        d = [np.abs(_col(run, m, s) - _col(base, m, s)) for s in SIDES]
+        out["median_abs_change_mm"][m] = round(float(np.nanmedian(np.concatenate(d))), 3)
+    return out
+
+
+def run_validation(seconds: float = 30.0, fps: float = 30.0, quick: bool = False, log=print) -> dict:
+    t0 = time.perf_counter()
+    clip = still_clip(seconds, fps)
+    log(f"clip: {clip.name}, {len(clip.frames)} frames at {fps:g} fps")
+    base = run_measures(clip.frames, clip.fps)
+    results = {"clip": clip.name, "frames": len(clip.frames), "fps": fps, "seconds": seconds,
+               "false_change_pct": false_change(base), "jitter_mm": jitter(base), "planted": [], "pose": []}
+    lid_cases = [("left", 0.25), ("right", 0.5)] if quick else [("left", 0.25), ("left", 0.5), ("right", 0.25), ("right", 0.5)]
+    for side, frac in lid_cases:
+        log(f"lid drop: {side} {frac:.0%}")
+        results["planted"].append(lid_case(clip, base, side, frac))
+    for side, mm in ([("left", 3.0)] if quick else [("left", 2.0), ("right", 4.0)]):
+        log(f"mouth droop: {side} {mm:g} mm")
+        results["planted"].append(mouth_case(clip, base, side, mm))
+    if not quick:
+        for kind, deg in (("roll", 10.0), ("roll", -20.0), ("yaw", 15.0), ("yaw", 30.0)):
+            log(f"pose: {kind} {deg:+g}°")
+            results["pose"].append(pose_sensitivity(clip, base, kind, deg))
+    results["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    return results
+
+
+def markdown(results: dict) -> str:
+    lines = [f"Clip: {results['clip']}; {results['frames']} frames at {results['fps']:g} fps.", "",
+             "| planted change | at the end | eye aperture (refined) | MRD1 (refined) | aperture (raw landmarks) | MRD1 (raw landmarks) | weaker side named |",
+             "|---|---|---|---|---|---|---|"]
+    for p in results["planted"]:
+        r = p["recovered"]
+
+        def pct(k):
+            return f"{100 * r[k]:.0f}%" if k in r and r[k] is not None and math.isfinite(r[k]) else "–"
+        if "commissure_height" in r:
+            lines.append(f"| {p['case']} | {p['planted_end_mm']:.2f} mm | commissure height: {pct('commissure_height')}; "
+                         f"its difference from the other side: {pct('commissure_height_l_minus_r')} | | | | "
+                         f"{'yes' if p['weaker_side_correct'] else 'NO'} |")
+        else:
+            lines.append(f"| {p['case']} | {p['planted_end_mm']:.2f} mm | {pct('eye_aperture')} | {pct('mrd1')} | "
+                         f"{pct('eye_aperture_raw')} | {pct('mrd1_raw')} | {'yes' if p['weaker_side_correct'] else 'NO'} |")
+    lines += ["", "| unwarped clip | " + " | ".join(SIDES) + " |", "|---|---|---|"]
+    for m in LID_MEASURES + ("commissure_height",):
+        fc = results["false_change_pct"]
+        jt = results["jitter_mm"]
+        lines.append(f"| {m}: false change % / jitter mm | " + " | ".join(
+            f"{fc[f'{m}_{s}']} / {jt[f'{m}_{s}']}" for s in SIDES) + " |")
+    if results["pose"]:
+        lines += ["", "| pose | angle the model reports | aperture | MRD1 | aperture (raw) | commissure height | brow height |",
+                  "|---|---|---|---|---|---|---|"]
+        for p in results["pose"]:
+            c = p["median_abs_change_mm"]
+            lines.append(f"| {p['case']} | {p['measured_angle_deg']:+.1f}° | {c['eye_aperture']} | {c['mrd1']} | "
+                         f"{c['eye_aperture_raw']} | {c['commissure_height']} | {c['brow_height']} |")
+    return "\n".join(lines)
