@@ -13,8 +13,7 @@ import math
 from dataclasses import dataclass
 
 from . import steps as S
-
-SIDES = ("left", "right")
+from .landmarks import SIDES
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,6 @@ STATIC = (
     Paired("smile_angle", "deg", True, 2.0),
     Paired("dental_show", "mm2", True, 5.0),
 )
-BY_STEM = {p.stem: p for p in STATIC}
 
 # movements: which measure a step moves, and the sign that counts as movement (+1: the measure grows)
 MOVEMENTS = {
@@ -51,13 +49,14 @@ def column(stem: str, side: str, unit: str = "mm") -> str:
     return f"{stem}_{side}_{unit}"
 
 
-def _fin(v) -> bool:
+def finite(v) -> bool:
+    """A number that is neither None nor NaN/inf."""
     return v is not None and isinstance(v, (int, float)) and math.isfinite(v)
 
 
 def compare(left: float | None, right: float | None, weaker_is_smaller: bool, noise_floor: float) -> dict | None:
     """|L − R|, % of the stronger side and the weaker side for one pair of values."""
-    if not (_fin(left) and _fin(right)):
+    if not (finite(left) and finite(right)):
         return None
     diff = abs(left - right)
     stronger = max(left, right) if weaker_is_smaller else min(left, right)
@@ -86,7 +85,7 @@ def static_asymmetry(medians: dict[str, float]) -> dict:
 def movement(step_medians: dict[str, float], neutral: dict[str, float], stem: str, sign: int, side: str) -> float | None:
     col = column(stem, side)
     a, b = step_medians.get(col), neutral.get(col)
-    if not (_fin(a) and _fin(b)):
+    if not (finite(a) and finite(b)):
         return None
     return sign * (a - b)
 

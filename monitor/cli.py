@@ -7,7 +7,6 @@ user (FACEMONITOR_DEBUG=1 shows it).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import os

@@ -15,6 +15,7 @@ import numpy as np
 from engines.base import BLENDSHAPE_NAMES
 
 from . import steps as S
+from .landmarks import SIDES
 
 # action unit → blendshape stem; "<side>" is replaced by Left/Right, stems without it have no sides
 ACTION_UNITS = {
@@ -41,7 +42,6 @@ STEP_UNITS = {
     S.MOUTH_OPEN: ("AU26",), S.WHISTLING: ("AU18", "AU22"), S.TONGUE_PROTRUSION: ("AU26",),
     **{e: EMOTION_PROTOTYPES[e] for e in S.EMOTIONS},
 }
-SIDES = ("left", "right")
 
 
 def _stem(stem: str, side: str) -> int:

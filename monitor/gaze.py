@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 
 from . import steps as S
-
-SIDES = ("left", "right")
+from .asymmetry import finite
+from .landmarks import SIDES
 
 
 def _pos(med: dict, side: str) -> tuple[float, float] | None:
     h, v = med.get(f"gaze_horizontal_{side}_mm"), med.get(f"gaze_vertical_{side}_mm")
-    if h is None or v is None or not (math.isfinite(h) and math.isfinite(v)):
+    if not (finite(h) and finite(v)):
         return None
     return h, v
 

@@ -29,6 +29,7 @@ LEFT_INNER_LIP = np.array([13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14],
 RIGHT_INNER_LIP = np.array([13, 82, 81, 80, 191, 78, 95, 88, 178, 87, 14], np.int64)
 
 N_LANDMARKS = 478
+SIDES = ("left", "right")  # the order of every per-side pair in the project
 
 # The 478-point mesh seen as the 68-point iBUG 300-W layout (jaw 0–16, brows 17–26, nose 27–35,
 # eyes 36–47, mouth 48–67; iBUG numbers from the image's left, i.e. the patient's right). The

@@ -16,11 +16,10 @@ import numpy as np
 from calibration.scale import IrisScale
 from engines.base import BLENDSHAPE_NAMES, LandmarkResult
 
+from .landmarks import SIDES
 from .kernels import MEASURE_NAMES, eyelids, frame_measures, head_angles
 from .kernels.api import ANGLE_OUTPUTS, AREA_OUTPUTS
 from .kernels._eyelid import C_LOWER, C_UPPER, IN_FRAME, IRIS_SCORE, T_CENTRE, T_LOWER, T_UPPER
-
-SIDES = ("left", "right")
 
 # landmark-kernel outputs that the image refinement supersedes keep their landmark value as *_raw_*
 _RAW_RENAMED = {f"{m}_{s}": f"{m}_raw_{s}" for m in ("eye_aperture", "mrd1") for s in SIDES}
@@ -44,7 +43,6 @@ CONFIDENCE_COLUMNS = tuple(f"lid_confidence_{s}" for s in SIDES)
 FLOAT_COLUMNS = LENGTH_COLUMNS + AREA_COLUMNS + ANGLE_COLUMNS + CONFIDENCE_COLUMNS + ("mm_per_px",)
 BOOL_COLUMNS = tuple(f"eye_closed_{s}" for s in SIDES)
 STATUS_COLUMNS = tuple(f"eye_status_{s}" for s in SIDES)
-MEASURE_COLUMNS = FLOAT_COLUMNS + BOOL_COLUMNS + STATUS_COLUMNS
 
 
 @dataclass(frozen=True)

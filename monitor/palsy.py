@@ -11,10 +11,8 @@ are estimates for tracking, not a clinician's grade.
 
 from __future__ import annotations
 
-import math
-
 from . import steps as S
-from .asymmetry import SIDES, column, movement
+from .asymmetry import SIDES, column, finite, movement
 
 NOT_MEASURED = ("static: nasolabial fold", "dynamic: nasolabial fold with smile", "dynamic: lower lip (EEE)",
                 "synkinesis: mentalis", "synkinesis: platysmal")
@@ -22,7 +20,7 @@ NOT_MEASURED = ("static: nasolabial fold", "dynamic: nasolabial fold with smile"
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     """100 × smaller / larger, 100 when both are about zero (no movement on either side)."""
-    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+    if not (finite(a) and finite(b)):
         return None
     a, b = max(a, 0.0), max(b, 0.0)
     hi = max(a, b)
@@ -33,7 +31,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def _sym(left: float | None, right: float | None) -> float | None:
     """100 × (1 − |L − R| / max(|L|, |R|)) — 100 when equal."""
-    if left is None or right is None or not (math.isfinite(left) and math.isfinite(right)):
+    if not (finite(left) and finite(right)):
         return None
     hi = max(abs(left), abs(right))
     return None if hi < 1e-9 else max(0.0, 100.0 * (1.0 - abs(left - right) / hi))
@@ -69,14 +67,13 @@ def eface(per_step: dict[str, dict]) -> dict | None:
         # ocular synkinesis: the eye narrows on one side more than the other while smiling
         narrow = {s: movement(smile, rest, "eye_aperture_raw", -1, s) for s in SIDES}
         fiss = _both(rest, "eye_aperture_raw")
-        if all(v is not None for v in narrow.values()) and all(f and math.isfinite(f) for f in fiss):
+        if all(v is not None for v in narrow.values()) and all(finite(f) and f for f in fiss):
             extra = abs(narrow["left"] - narrow["right"]) / max(fiss)
             syn["ocular"] = max(0.0, 100.0 * (1.0 - extra))
     closing = per_step.get(S.EYES_CLOSED_FIRMLY)
     if closing is not None and "oral_commissure_with_smile" in mv:
         pull = {s: movement(closing, rest, "commissure_excursion", +1, s) for s in SIDES}
-        ref = max(v for v in mv["oral_commissure_with_smile"].values() if v is not None) \
-            if any(v is not None for v in mv["oral_commissure_with_smile"].values()) else None
+        ref = max((v for v in mv["oral_commissure_with_smile"].values() if v is not None), default=None)
         if all(v is not None for v in pull.values()) and ref and ref > 0:
             syn["midfacial"] = max(0.0, 100.0 * (1.0 - abs(pull["left"] - pull["right"]) / ref))
 

@@ -43,6 +43,11 @@ def _medians(table: pa.Table, mask: np.ndarray) -> dict[str, float]:
     return out
 
 
+def _counts(values: np.ndarray) -> dict[str, int]:
+    names, n = np.unique(values.astype(str), return_counts=True)
+    return {str(k): int(v) for k, v in zip(names, n)}
+
+
 def count_blinks(t: np.ndarray, closed_l: np.ndarray, closed_r: np.ndarray, max_s: float = MAX_BLINK_S) -> int:
     """Runs of frames with both eyes closed lasting at most max_s."""
     both = closed_l & closed_r
@@ -61,9 +66,12 @@ def count_blinks(t: np.ndarray, closed_l: np.ndarray, closed_r: np.ndarray, max_
     return n
 
 
-def windows(table: pa.Table, face: np.ndarray) -> dict[str, np.ndarray]:
+def _steps(table: pa.Table) -> np.ndarray:
+    return np.array([s or "" for s in table.column("step").to_pylist()], object)
+
+
+def windows(step: np.ndarray, face: np.ndarray) -> dict[str, np.ndarray]:
     """Frame masks per protocol step (frames with a face); the whole series when there are none."""
-    step = np.array([s or "" for s in table.column("step").to_pylist()], object)
     names = [s for s in dict.fromkeys(step.tolist()) if s]
     if not names:
         return {SESSION: face.copy()}
@@ -96,15 +104,13 @@ def summarize(table: pa.Table, baseline: dict | None = None) -> dict:
         out["message"] = "no face was found in any frame"
         return out
     out["measures"] = {c: _stats(_col(table, c)[face]) for c in STAT_COLUMNS}
-    out["eye_status"] = {c.removeprefix("eye_status_"): dict(zip(*np.unique(
-        np.array(table.column(c).to_pylist(), object)[face].astype(str), return_counts=True)))
-        for c in STATUS_COLUMNS}
-    out["eye_status"] = {k: {s: int(v) for s, v in d.items()} for k, d in out["eye_status"].items()}
+    out["eye_status"] = {c.removeprefix("eye_status_"): _counts(np.array(table.column(c).to_pylist(), object)[face])
+                         for c in STATUS_COLUMNS}
     t = _col(table, "t_s")
-    wins = windows(table, face)
-    closure_steps = {S.EYES_CLOSED, S.EYES_CLOSED_FIRMLY, S.LEFT_EYE_CLOSED, S.RIGHT_EYE_CLOSED}
-    not_closing = face & ~np.isin(np.array([s or "" for s in table.column("step").to_pylist()], object),
-                                  list(closure_steps))
+    step = _steps(table)
+    wins = windows(step, face)
+    closure_steps = [S.EYES_CLOSED, S.EYES_CLOSED_FIRMLY, S.LEFT_EYE_CLOSED, S.RIGHT_EYE_CLOSED]
+    not_closing = face & ~np.isin(step, closure_steps)
     blinks = count_blinks(t[not_closing], _col(table, "eye_closed_left", bool)[not_closing],
                           _col(table, "eye_closed_right", bool)[not_closing])
     span_min = max((t[face][-1] - t[face][0]) / 60.0, 1e-9)

@@ -22,9 +22,9 @@ from calibration.scale import IrisScale
 from . import assets, synthetic
 from .asymmetry import static_asymmetry
 from .fatigue import fatigue_curve
+from .landmarks import SIDES
 from .measures import compute_measures
 
-SIDES = ("left", "right")
 LID_MEASURES = ("eye_aperture", "mrd1", "eye_aperture_raw", "mrd1_raw")
 
 

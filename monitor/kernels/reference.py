@@ -5,6 +5,8 @@ import numpy as np
 
 from monitor import landmarks as L
 
+from ._eyelid import ARC_DEG, EYE_OUT, LOWER_R, N_ARC, N_COLUMNS, SPAN_R, STEP_PER_R, UPPER_ABOVE_R, UPPER_BELOW_R
+
 F = np.diag([1.0, -1.0, -1.0])
 
 
@@ -126,8 +128,6 @@ def _arc_score(img, c, r, u):
 
 
 def _iris_centre(img, c, r, hz, dn):
-    from ._eyelid import ARC_DEG, N_ARC
-
     a = np.deg2rad(np.linspace(-ARC_DEG, ARC_DEG, N_ARC))
     u = np.concatenate([np.cos(a)[:, None] * hz + np.sin(a)[:, None] * dn,
                         -np.cos(a)[:, None] * hz + np.sin(a)[:, None] * dn])
@@ -154,8 +154,6 @@ def _iris_centre(img, c, r, hz, dn):
 
 
 def _weber(prof, i, bright_above):
-    from ._eyelid import STEP_PER_R
-
     k = np.arange(int(0.1 * STEP_PER_R), int(0.35 * STEP_PER_R) + 1)
     above = prof[i - k[i - k >= 0]].mean()
     below = prof[i + k[i + k < len(prof)]].mean()
@@ -164,8 +162,6 @@ def _weber(prof, i, bright_above):
 
 
 def eye_refine(img, pts, iris, ring_a, ring_b, upper, lower, dn):
-    from ._eyelid import EYE_OUT, N_COLUMNS, SPAN_R, STEP_PER_R
-
     out = np.full(EYE_OUT, np.nan)
     hz = np.array([dn[1], -dn[0]])
     c = pts[iris, :2].astype(float)
@@ -196,8 +192,6 @@ def eye_refine(img, pts, iris, ring_a, ring_b, upper, lower, dn):
     grad = np.zeros(n)
     grad[1:-1] = (prof[2:] - prof[:-2]) / (2 * step)
     inner = np.arange(1, n - 1)
-    from ._eyelid import LOWER_R, UPPER_ABOVE_R, UPPER_BELOW_R
-
     if np.isnan(out[6]):
         return out
     lo_u, hi_u = max(-1.8 * r, out[6] - UPPER_ABOVE_R * r), min(0.9 * r, out[6] + UPPER_BELOW_R * r)
