@@ -59,8 +59,9 @@ def mediapipe_alone_fps(frames: list[np.ndarray], repeat: int, fps: float = 30.0
 
 
 def kernel_times_ms(frame_rgb: np.ndarray, frames: int = 1000) -> dict:
-    """Warm per-frame time of every per-frame kernel (landmark measures, pose, scale, eyelid and iris
-    refinement, live fatigue update) on a real frame, with the numpy references' time beside it."""
+    """Warm per-frame time of every per-frame kernel (landmark measures, pose, scale and face size,
+    eyelid and iris refinement, mouth-corner refinement, live fatigue update) on a real frame, with
+    the numpy references' time beside it."""
     from calibration.scale import IrisScale
     from engines import create_runner
 
@@ -93,6 +94,8 @@ def kernel_times_ms(frame_rgb: np.ndarray, frames: int = 1000) -> dict:
         reference.frame_measures(pts, m)
         reference.head_angles(m)
         reference.eyelids(frame_rgb, pts, m)
+        reference.mouth_corners(frame_rgb, pts, m)
+        reference.face_size(pts)
         for tr in ref_trackers:
             tr.update(i / 30.0, 3.0)
     numpy_ms = (time.perf_counter() - t0) * 1e3 / n_ref

@@ -89,11 +89,9 @@ class EngineService:
         self._spare.infer(blank, 0)
         self._spare.deactivate()
         self._spare.activate()  # VIDEO mode timestamps start again
-        from .kernels import eyelids, frame_measures, head_angles
+        from .measures import compile_kernels
 
-        frame_measures(np.zeros((478, 3)), np.eye(3))
-        head_angles(np.eye(3))
-        eyelids(blank, np.full((478, 3), 32.0), np.eye(3))
+        compile_kernels()
 
     def _stream(self, sid: uuid.UUID) -> StreamState:
         state = self.streams.get(sid)
@@ -127,8 +125,8 @@ class EngineService:
         except wire.WireError as e:
             return self._reject(str(e))
         if header.kind == wire.Kind.PING:
-            return wire.Reply({"kind": "pong", "version": __version__, "backend": self.backend,
-                               "frames": self.stats.frames, "rejected": self.stats.rejected,
+            return wire.Reply({"kind": "pong", "ping": str(header.stream), "version": __version__,
+                               "backend": self.backend, "frames": self.stats.frames, "rejected": self.stats.rejected,
                                "streams": len(self.streams)})
         if header.kind == wire.Kind.END:
             state = self._end_stream(header.stream)

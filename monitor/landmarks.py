@@ -27,6 +27,15 @@ RIGHT_BROW_CONTOUR = np.array([107, 66, 105, 63, 70], np.int64)
 # each half of the inner lip contour as a closed polygon: upper midpoint → corner → lower midpoint
 LEFT_INNER_LIP = np.array([13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14], np.int64)
 RIGHT_INNER_LIP = np.array([13, 82, 81, 80, 191, 78, 95, 88, 178, 87, 14], np.int64)
+# each half of the lip seam, upper and lower inner lip from the midline out to the (outer) mouth corner
+LEFT_UPPER_SEAM = np.array([13, 312, 311, 310, 415, 308, 291], np.int64)
+LEFT_LOWER_SEAM = np.array([14, 317, 402, 318, 324, 308, 291], np.int64)
+RIGHT_UPPER_SEAM = np.array([13, 82, 81, 80, 191, 78, 61], np.int64)
+RIGHT_LOWER_SEAM = np.array([14, 87, 178, 88, 95, 78, 61], np.int64)
+
+# points that expressions, blinks and gaze hardly move — nose bridge and tip, forehead, temples —
+# whose spread gives the face's size in the image (calibration/scale.py)
+RIGID = np.array([168, 6, 197, 195, 5, 4, 1, 10, 151, 109, 338, 234, 454, 127, 356, 162, 389, 21, 251], np.int64)
 
 N_LANDMARKS = 478
 SIDES = ("left", "right")  # the order of every per-side pair in the project

@@ -17,12 +17,13 @@ from calibration.scale import IrisScale
 from engines.base import BLENDSHAPE_NAMES, LandmarkResult
 
 from .landmarks import SIDES
-from .kernels import MEASURE_NAMES, eyelids, frame_measures, head_angles
+from .kernels import MEASURE_NAMES, eyelids, face_size, frame_measures, head_angles, mouth_corners
 from .kernels.api import ANGLE_OUTPUTS, AREA_OUTPUTS
 from .kernels._eyelid import C_LOWER, C_UPPER, IN_FRAME, IRIS_SCORE, T_CENTRE, T_LOWER, T_UPPER
+from .kernels._mouth import HEIGHT_SHIFT
 
 # landmark-kernel outputs that the image refinement supersedes keep their landmark value as *_raw_*
-_RAW_RENAMED = {f"{m}_{s}": f"{m}_raw_{s}" for m in ("eye_aperture", "mrd1") for s in SIDES}
+_RAW_RENAMED = {f"{m}_{s}": f"{m}_raw_{s}" for m in ("eye_aperture", "mrd1", "commissure_height") for s in SIDES}
 
 
 def _column(name: str) -> str:
@@ -35,13 +36,13 @@ def _column(name: str) -> str:
 
 
 LANDMARK_COLUMNS = tuple(_column(n) for n in MEASURE_NAMES)
-REFINED_COLUMNS = tuple(f"{m}_{s}_mm" for m in ("eye_aperture", "mrd1", "mrd2") for s in SIDES)
+REFINED_COLUMNS = tuple(f"{m}_{s}_mm" for m in ("eye_aperture", "mrd1", "mrd2", "commissure_height") for s in SIDES)
 LENGTH_COLUMNS = REFINED_COLUMNS + tuple(c for c in LANDMARK_COLUMNS if c.endswith("_mm"))
 AREA_COLUMNS = tuple(c for c in LANDMARK_COLUMNS if c.endswith("_mm2"))
 ANGLE_COLUMNS = ("yaw_deg", "pitch_deg", "roll_deg") + tuple(c for c in LANDMARK_COLUMNS if c.endswith("_deg"))
 CONFIDENCE_COLUMNS = tuple(f"lid_confidence_{s}" for s in SIDES)
 FLOAT_COLUMNS = LENGTH_COLUMNS + AREA_COLUMNS + ANGLE_COLUMNS + CONFIDENCE_COLUMNS + ("mm_per_px",)
-BOOL_COLUMNS = tuple(f"eye_closed_{s}" for s in SIDES)
+BOOL_COLUMNS = tuple(f"eye_closed_{s}" for s in SIDES) + tuple(f"commissure_seam_{s}" for s in SIDES)
 STATUS_COLUMNS = tuple(f"eye_status_{s}" for s in SIDES)
 
 
@@ -98,7 +99,7 @@ def compute_measures(result: LandmarkResult, scale: IrisScale, image_rgb: np.nda
     px = frame_measures(result.landmarks_px, result.matrix)
     yaw, pitch, roll = head_angles(result.matrix)
     mm_per_px = scale.update(px[MEASURE_NAMES.index("iris_diameter_left")],
-                             px[MEASURE_NAMES.index("iris_diameter_right")], yaw)
+                             px[MEASURE_NAMES.index("iris_diameter_right")], yaw, face_size(result.landmarks_px))
     out = empty_measures("no_image" if image_rgb is None else "no_scale")
     for name, col, v in zip(MEASURE_NAMES, LANDMARK_COLUMNS, px):
         if name in ANGLE_OUTPUTS:
@@ -110,8 +111,15 @@ def compute_measures(result: LandmarkResult, scale: IrisScale, image_rgb: np.nda
     out.update(yaw_deg=float(yaw), pitch_deg=float(pitch), roll_deg=float(roll), mm_per_px=float(mm_per_px))
     for s in SIDES:
         out[f"eye_closed_{s}"] = bool(result.blendshapes[_BLINK[s]] >= LIMITS.closed_blink)
+        # the landmark corner, until the lip seam beside it is found in the image
+        out[f"commissure_height_{s}_mm"] = out[f"commissure_height_raw_{s}_mm"]
     if image_rgb is None or not np.isfinite(mm_per_px):
         return out
+    mouth = mouth_corners(image_rgb, result.landmarks_px, result.matrix)
+    for i, s in enumerate(SIDES):
+        if np.isfinite(mouth[i, HEIGHT_SHIFT]):
+            out[f"commissure_seam_{s}"] = True
+            out[f"commissure_height_{s}_mm"] += float(mouth[i, HEIGHT_SHIFT] * mm_per_px)
     eyes = eyelids(image_rgb, result.landmarks_px, result.matrix)
     rot = result.matrix[:3, :3]
     # image length of one head-frame unit along the head's vertical axis (foreshortening by pitch/roll)
@@ -126,6 +134,18 @@ def compute_measures(result: LandmarkResult, scale: IrisScale, image_rgb: np.nda
             out[f"mrd1_{s}_mm"] = float((eye[T_CENTRE] - eye[T_UPPER]) * k)
             out[f"mrd2_{s}_mm"] = float((eye[T_LOWER] - eye[T_CENTRE]) * k)
     return out
+
+
+def compile_kernels() -> None:
+    """Compile (or load from numba's cache) every kernel compute_measures calls, so that the first
+    real frame is not held up by it."""
+    blank = np.zeros((64, 64, 3), np.uint8)
+    pts = np.full((478, 3), 32.0)
+    frame_measures(pts, np.eye(3))
+    head_angles(np.eye(3))
+    face_size(pts)
+    eyelids(blank, pts, np.eye(3))
+    mouth_corners(blank, pts, np.eye(3))
 
 
 def nan_to_none(values: dict) -> dict:

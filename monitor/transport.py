@@ -31,6 +31,7 @@ class EngineClient:
         self.window = window
         self.in_flight = 0
         self.bad_replies = 0
+        self._awaited_ping: str | None = None
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, max(4, window * 2))
@@ -60,7 +61,8 @@ class EngineClient:
         self.in_flight += 1
 
     def recv(self, timeout_ms: int) -> wire.Reply | None:
-        """The next valid reply, or None if nothing valid arrived within ``timeout_ms``."""
+        """The next valid reply, or None if nothing valid arrived within ``timeout_ms``. A pong that
+        answers an earlier ping (one retried while the engine was still starting) is dropped."""
         deadline = time.monotonic() + timeout_ms / 1e3
         while True:
             left = max(0, int((deadline - time.monotonic()) * 1e3))
@@ -69,17 +71,26 @@ class EngineClient:
             parts = self.sock.recv_multipart(copy=False)
             self.in_flight = max(0, self.in_flight - 1)
             try:
-                return wire.Reply.from_parts(parts)
+                reply = wire.Reply.from_parts(parts)
             except wire.WireError:
                 self.bad_replies += 1
+                continue
+            if reply.meta.get("kind") == "pong" and reply.meta.get("ping") != self._awaited_ping:
+                continue
+            return reply
 
     def ping(self, timeout_s: float) -> dict:
-        self.send_control(wire.Kind.PING, uuid.uuid4())
+        ping = uuid.uuid4()
+        self._awaited_ping = str(ping)
+        self.send_control(wire.Kind.PING, ping)
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            reply = self.recv(int(max(1, (deadline - time.monotonic()) * 1e3)))
-            if reply is not None and reply.meta["kind"] == "pong":
-                return reply.meta
+        try:
+            while time.monotonic() < deadline:
+                reply = self.recv(int(max(1, (deadline - time.monotonic()) * 1e3)))
+                if reply is not None and reply.meta["kind"] == "pong":
+                    return reply.meta
+        finally:
+            self._awaited_ping = None
         raise EngineError(f"engine at {self.endpoint} did not answer within {timeout_s:.0f} s")
 
     def close(self) -> None:

@@ -4,7 +4,8 @@ Real face video is warped to plant known weakness — one upper lid lowered prog
 fraction of its fissure, one mouth corner lowered by a known distance — and the measures are scored
 side by side with the raw landmark measures on the very same frames: the fraction of each planted
 change recovered, whether the weaker side is named correctly, the false change on the unwarped clip,
-jitter on a still face, and the sensitivity to head roll and (planar) yaw.
+jitter on a still face, and the sensitivity to head roll and yaw (the face re-rendered turned from its
+own 3D landmark mesh).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .landmarks import SIDES
 from .measures import compute_measures
 
 LID_MEASURES = ("eye_aperture", "mrd1", "eye_aperture_raw", "mrd1_raw")
+MOUTH_MEASURES = ("commissure_height", "commissure_height_raw")
 
 
 @dataclass
@@ -136,12 +138,12 @@ def mouth_case(clip: Clip, base: dict, side: str, mm: float) -> dict:
     planted_mm = delta_px * k
     other = "right" if side == "left" else "left"
 
-    def diff(run):  # the planted side's commissure height minus the other side's
-        return _col(run, "commissure_height", side) - _col(run, "commissure_height", other)
-    out = {"case": f"mouth corner, {side}, {mm:g} mm over {t[-1]:.0f} s", "planted_end_mm": mm,
-           "recovered": {"commissure_height": round(recovered_fraction(
-               _col(base, "commissure_height", side), _col(warped, "commissure_height", side), planted_mm, 1.0), 3),
-               "commissure_height_l_minus_r": round(recovered_fraction(diff(base), diff(warped), planted_mm, 1.0), 3)}}
+    def diff(run, m):  # the planted side's commissure height minus the other side's
+        return _col(run, m, side) - _col(run, m, other)
+    out = {"case": f"mouth corner, {side}, {mm:g} mm over {t[-1]:.0f} s", "planted_end_mm": mm, "recovered": {}}
+    for m in MOUTH_MEASURES:
+        out["recovered"][m] = round(recovered_fraction(_col(base, m, side), _col(warped, m, side), planted_mm, 1.0), 3)
+        out["recovered"][f"{m}_l_minus_r"] = round(recovered_fraction(diff(base, m), diff(warped, m), planted_mm, 1.0), 3)
     asym = static_asymmetry(_end_medians(warped, 3.0))
     out["weaker_side"] = {"commissure_height": asym.get("commissure_height_mm", {}).get("weaker_side")}
     out["weaker_side_correct"] = out["weaker_side"]["commissure_height"] == side
@@ -151,7 +153,7 @@ def mouth_case(clip: Clip, base: dict, side: str, mm: float) -> dict:
 def false_change(base: dict) -> dict:
     """|drop| in % of baseline over the unwarped clip (fatigue curve: first vs last 3 s)."""
     out = {}
-    for m in LID_MEASURES + ("commissure_height",):
+    for m in LID_MEASURES + MOUTH_MEASURES:
         for s in SIDES:
             closed = np.asarray(base[f"eye_closed_{s}"], bool)
             c = fatigue_curve(base["t_s"], _col(base, m, s), closed)
@@ -162,7 +164,7 @@ def false_change(base: dict) -> dict:
 def jitter(base: dict) -> dict:
     """Frame-to-frame noise of each measure on the still clip: SD of successive differences / √2, mm."""
     out = {}
-    for m in LID_MEASURES + ("commissure_height", "brow_height"):
+    for m in LID_MEASURES + MOUTH_MEASURES + ("brow_height",):
         for s in SIDES:
             x = _col(base, m, s)
             d = np.diff(x)
@@ -171,17 +173,21 @@ def jitter(base: dict) -> dict:
     return out
 
 
-def pose_sensitivity(clip: Clip, base: dict, kind: str, degrees: float) -> dict:
+def pose_sensitivity(clip: Clip, base: dict, kind: str, degrees: float, seconds: float = 10.0) -> dict:
+    """Median |change| of each measure when the first ``seconds`` of the clip are seen with the head
+    rolled (the whole frame rotated) or turned (yaw: the face re-rendered from its 3D mesh)."""
+    n = min(len(clip.frames), int(round(seconds * clip.fps)))
     lm = base["landmarks"]
     if kind == "roll":
         warp = lambda i, f: synthetic.rotate(f, tuple(np.nanmean(lm[i, :, :2], 0)), degrees)  # noqa: E731
     else:
-        warp = lambda i, f: synthetic.squeeze(f, float(np.nanmean(lm[i, :, 0])), degrees)  # noqa: E731
-    run = run_measures(clip.frames, clip.fps, warp)
-    out = {"case": f"{kind} {degrees:+g}°", "measured_angle_deg": round(float(np.nanmedian(run[f"{kind}_deg"] - base[f"{kind}_deg"])), 2),
+        warp = lambda i, f: synthetic.turn_head(f, lm[i], degrees)  # noqa: E731
+    run = run_measures(clip.frames[:n], clip.fps, warp)
+    out = {"case": f"{kind} {degrees:+g}°", "frames": n,
+           "measured_angle_deg": round(float(np.nanmedian(run[f"{kind}_deg"] - base[f"{kind}_deg"][:n])), 2),
            "median_abs_change_mm": {}}
-    for m in ("eye_aperture", "mrd1", "eye_aperture_raw", "commissure_height", "brow_height"):
-        d = [np.abs(_col(run, m, s) - _col(base, m, s)) for s in SIDES]
+    for m in ("eye_aperture", "mrd1", "eye_aperture_raw", "commissure_height", "commissure_height_raw", "brow_height"):
+        d = [np.abs(_col(run, m, s) - _col(base, m, s)[:n]) for s in SIDES]
         out["median_abs_change_mm"][m] = round(float(np.nanmedian(np.concatenate(d))), 3)
     return out
 
@@ -201,7 +207,7 @@ def run_validation(seconds: float = 30.0, fps: float = 30.0, quick: bool = False
         log(f"mouth droop: {side} {mm:g} mm")
         results["planted"].append(mouth_case(clip, base, side, mm))
     if not quick:
-        for kind, deg in (("roll", 10.0), ("roll", -20.0), ("yaw", 15.0), ("yaw", 30.0)):
+        for kind, deg in (("roll", 10.0), ("roll", -20.0), ("yaw", 15.0), ("yaw", -15.0), ("yaw", 30.0)):
             log(f"pose: {kind} {deg:+g}°")
             results["pose"].append(pose_sensitivity(clip, base, kind, deg))
     results["elapsed_s"] = round(time.perf_counter() - t0, 1)
@@ -218,23 +224,25 @@ def markdown(results: dict) -> str:
         def pct(k):
             return f"{100 * r[k]:.0f}%" if k in r and r[k] is not None and math.isfinite(r[k]) else "–"
         if "commissure_height" in r:
-            lines.append(f"| {p['case']} | {p['planted_end_mm']:.2f} mm | commissure height: {pct('commissure_height')}; "
-                         f"its difference from the other side: {pct('commissure_height_l_minus_r')} | | | | "
+            lines.append(f"| {p['case']} | {p['planted_end_mm']:.2f} mm | commissure height (refined): "
+                         f"{pct('commissure_height')}; its difference from the other side: "
+                         f"{pct('commissure_height_l_minus_r')} | | commissure height (raw landmarks): "
+                         f"{pct('commissure_height_raw')}; difference: {pct('commissure_height_raw_l_minus_r')} | | "
                          f"{'yes' if p['weaker_side_correct'] else 'NO'} |")
         else:
             lines.append(f"| {p['case']} | {p['planted_end_mm']:.2f} mm | {pct('eye_aperture')} | {pct('mrd1')} | "
                          f"{pct('eye_aperture_raw')} | {pct('mrd1_raw')} | {'yes' if p['weaker_side_correct'] else 'NO'} |")
     lines += ["", "| unwarped clip | " + " | ".join(SIDES) + " |", "|---|---|---|"]
-    for m in LID_MEASURES + ("commissure_height",):
+    for m in LID_MEASURES + MOUTH_MEASURES:
         fc = results["false_change_pct"]
         jt = results["jitter_mm"]
         lines.append(f"| {m}: false change % / jitter mm | " + " | ".join(
             f"{fc[f'{m}_{s}']} / {jt[f'{m}_{s}']}" for s in SIDES) + " |")
     if results["pose"]:
-        lines += ["", "| pose | angle the model reports | aperture | MRD1 | aperture (raw) | commissure height | brow height |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["", "| pose | angle the model reports | aperture | MRD1 | aperture (raw) | commissure height | "
+                  "commissure height (raw) | brow height |", "|---|---|---|---|---|---|---|---|"]
         for p in results["pose"]:
             c = p["median_abs_change_mm"]
             lines.append(f"| {p['case']} | {p['measured_angle_deg']:+.1f}° | {c['eye_aperture']} | {c['mrd1']} | "
-                         f"{c['eye_aperture_raw']} | {c['commissure_height']} | {c['brow_height']} |")
+                         f"{c['eye_aperture_raw']} | {c['commissure_height']} | {c['commissure_height_raw']} | {c['brow_height']} |")
     return "\n".join(lines)

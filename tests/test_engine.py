@@ -217,6 +217,20 @@ def test_message_over_the_size_limit_is_dropped_by_zmq_and_engine_survives(tcp_e
         client.close()
 
 
+def test_pongs_to_earlier_pings_never_reach_the_results(tcp_engine, sample_frames):
+    endpoint, _ = tcp_engine
+    client = EngineClient(endpoint)
+    try:
+        for _ in range(3):  # pings retried while an engine starts: their pongs arrive late
+            client.send_control(wire.Kind.PING, uuid.uuid4())
+        pong = client.ping(10)
+        assert pong["kind"] == "pong"
+        replies, end = send_frames(client, sample_frames[:2])
+        assert [r.meta["kind"] for r in replies] == ["result", "result"] and end.meta["kind"] == "end"
+    finally:
+        client.close()
+
+
 def test_local_engine_process_over_ipc(sample_frames, tmp_path):
     with LocalEngine(log_dir=tmp_path) as engine:
         client = EngineClient(engine.endpoint)
@@ -224,7 +238,7 @@ def test_local_engine_process_over_ipc(sample_frames, tmp_path):
             pong = engine.wait_ready(client)
             assert pong["backend"] == "mediapipe" and engine.endpoint.startswith("ipc://")
             replies, end = send_frames(client, sample_frames[:5])
-            assert all(r.meta["face"] for r in replies) and end.meta["frames"] == 5
+            assert all(r.meta.get("face") for r in replies) and end.meta["frames"] == 5, [r.meta for r in replies]
         finally:
             client.close()
         proc = engine.proc

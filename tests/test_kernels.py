@@ -124,3 +124,16 @@ def test_iris_scale_is_a_robust_running_median():
     assert IrisScale(iris_mm=12.5, window=1).update(10, np.nan, 0) == pytest.approx(1.25)
     with pytest.raises(ValueError, match="not plausible"):
         IrisScale(iris_mm=50)
+
+
+def test_iris_scale_locks_to_the_face_size_and_then_ignores_the_iris():
+    s = IrisScale(window=5)
+    for d in (10, 10, 11, 9, 10):  # iris 10 px on a face of rigid size 100 px
+        s.update(d, d, 0.0, 100.0)
+    assert s.locked and s.mm_per_px == pytest.approx(11.7 / 10)
+    assert s.update(10.3, 10.3, 0.0, 100.0) == pytest.approx(11.7 / 10)  # the model's iris wobbles: no change
+    assert s.update(20, 20, 0.0, 200.0) == pytest.approx(11.7 / 20)  # the head comes twice as near
+    assert s.update(20, 20, 0.0, float("nan")) == pytest.approx(11.7 / 20)  # no size: the last scale stands
+    t = IrisScale(window=3)
+    t.update(10, 10, 40.0, 100.0)  # turned: does not calibrate
+    assert not t.locked and np.isnan(t.mm_per_px)

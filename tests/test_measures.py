@@ -15,7 +15,7 @@ from monitor import synthetic
 from monitor.asymmetry import compare, static_asymmetry
 from monitor.expression import emotions, action_units, expression_strength
 from monitor.fatigue import FatigueTracker, fatigue_curve
-from monitor.kernels import eyelids, reference, theil_sen
+from monitor.kernels import eyelids, face_size, mouth_corners, reference, theil_sen
 from monitor.measures import compute_measures, eye_state
 from monitor.palsy import eface, house_brackmann
 from monitor.series import build_table
@@ -49,6 +49,30 @@ def test_eyelid_kernel_matches_numpy_reference(faces):
     rot = np.asarray(cv2.Rodrigues(np.array([0.1, -0.2, 0.15]))[0])  # any head pose
     np.testing.assert_allclose(eyelids(rgb[0], res[0].landmarks_px, rot), reference.eyelids(rgb[0], res[0].landmarks_px, rot),
                                rtol=1e-6, atol=1e-4)
+
+
+def test_mouth_kernel_and_face_size_match_numpy_reference(faces):
+    rgb, res = faces
+    rot = np.asarray(cv2.Rodrigues(np.array([0.1, -0.2, 0.15]))[0])
+    for f, r, m in ((rgb[0], res[0], res[0].matrix), (rgb[1], res[1], res[1].matrix), (rgb[0], res[0], rot)):
+        got = mouth_corners(f, r.landmarks_px, m)
+        np.testing.assert_allclose(got, reference.mouth_corners(f, r.landmarks_px, m), rtol=1e-6, atol=1e-4)
+    assert (mouth_corners(rgb[0], res[0].landmarks_px, res[0].matrix)[:, 2] >= 4).all()  # closed lips: a seam
+    assert face_size(res[0].landmarks_px) == pytest.approx(reference.face_size(res[0].landmarks_px))
+
+
+def test_commissure_height_follows_a_planted_mouth_droop(faces):
+    rgb, res = faces
+    planted_px = 4.0
+    base = measure(rgb)
+    warped = measure([synthetic.lower_mouth_corner(f, r.landmarks_px, "right", planted_px) for f, r in zip(rgb, res)])
+    planted_mm = planted_px * med(base, "mm_per_px")
+    got = {k: (med(warped, k) - med(base, k)) / planted_mm
+           for k in ("commissure_height_right_mm", "commissure_height_raw_right_mm")}
+    assert got["commissure_height_right_mm"] > 0.8, got
+    assert got["commissure_height_right_mm"] > got["commissure_height_raw_right_mm"] + 0.05, got
+    assert abs(med(warped, "commissure_height_left_mm") - med(base, "commissure_height_left_mm")) < 0.5
+    assert all(r["commissure_seam_right"] for r in warped)
 
 
 def test_lid_measures_follow_a_planted_ptosis_that_raw_landmarks_miss(faces):

@@ -9,11 +9,13 @@ from .api import (
     HEAD_MEASURES,
     MEASURE_NAMES,
     eyelids,
+    face_size,
     frame_measures,
     frame_measures_batch,
     head_angles,
     head_angles_batch,
     median5,
+    mouth_corners,
     theil_sen,
 )
 
@@ -21,10 +23,12 @@ __all__ = [
     "HEAD_MEASURES",
     "MEASURE_NAMES",
     "eyelids",
+    "face_size",
     "frame_measures",
     "frame_measures_batch",
     "head_angles",
     "head_angles_batch",
     "median5",
+    "mouth_corners",
     "theil_sen",
 ]

@@ -18,8 +18,11 @@ T_UPPER, T_LOWER, T_CENTRE, C_UPPER, C_LOWER, IRIS_SCORE, T_UPPER_LM, T_LOWER_LM
 N_COLUMNS = 7  # profile columns across the pupil, spread over ±0.4 iris radius
 STEP_PER_R = 28.0  # profile samples per iris radius
 SPAN_R = 2.4  # the profile runs from -SPAN_R to +SPAN_R iris radii around the iris centre
-N_ARC = 9  # samples per lateral arc of the limbus
-ARC_DEG = 40.0  # lateral arcs: ±ARC_DEG around the horizontal on both sides
+N_ARC = 13  # samples per lateral arc of the limbus
+ARC_DEG = 60.0  # lateral arcs: ±ARC_DEG around the horizontal on both sides (the lids mask them)
+LID_CLEAR_R = 0.15  # arc samples this close to a found lid margin (iris radii) are left out
+MIN_ARC = 3  # fewest visible samples per arc for a circle to be scored
+N_FINE = 13  # the iris centre's fine search down the axis: ±6 steps of r/28 around the coarse best
 UPPER_ABOVE_R = 0.5  # upper-margin search window around the landmark lid, in iris radii
 UPPER_BELOW_R = 1.3
 LOWER_R = 0.6  # lower-margin search window: ± this many iris radii around the landmark lower lid
@@ -83,8 +86,9 @@ def _median_small(buf, k):
 
 @njit(cache=True, nogil=True)
 def arc_directions(hx, hy, dx, dy):
-    """Unit image vectors of the lateral limbus arcs: (2 * N_ARC, 2)."""
-    u = np.empty((2 * N_ARC, 2))
+    """Unit image vectors of the lateral limbus arcs, (2 * N_ARC, 3): x, y and the component along
+    the head's down axis."""
+    u = np.empty((2 * N_ARC, 3))
     for side in range(2):
         for k in range(N_ARC):
             a = np.deg2rad(-ARC_DEG + 2.0 * ARC_DEG * k / (N_ARC - 1))
@@ -92,22 +96,47 @@ def arc_directions(hx, hy, dx, dy):
             cd = np.sin(a)
             u[side * N_ARC + k, 0] = ch * hx + cd * dx
             u[side * N_ARC + k, 1] = ch * hy + cd * dy
+            u[side * N_ARC + k, 2] = cd
     return u
 
 
 @njit(cache=True, nogil=True)
-def _arc_score(img, cx, cy, r, u):
-    """Mean radial luma step across a circle of radius r on its two lateral arcs (outside − inside):
-    large where the dark iris meets the bright sclera; NaN when part of an arc is outside the image."""
-    total = 0.0
+def arc_visible(oy, r, u, t_top, t_bottom, vis):
+    """Mark the arc samples of a circle centred ``oy`` down the axis that lie between the lids
+    (t_top < t < t_bottom at both radial ends); False when an arc has fewer than MIN_ARC of them."""
     d = max(0.75, 0.1 * r)  # half the radial step: about a pixel at webcam scale, wider for big faces
+    ok = True
+    for side in range(2):
+        n_side = 0
+        for k in range(side * N_ARC, (side + 1) * N_ARC):
+            t_in = oy + (r - d) * u[k, 2]
+            t_out = oy + (r + d) * u[k, 2]
+            vis[k] = min(t_in, t_out) > t_top and max(t_in, t_out) < t_bottom
+            if vis[k]:
+                n_side += 1
+        if n_side < MIN_ARC:
+            ok = False
+    return ok
+
+
+@njit(cache=True, nogil=True)
+def _arc_score(img, cx, cy, r, u, vis):
+    """Mean radial luma step (outside − inside) across a circle of radius r centred (cx, cy) on the
+    arc samples marked visible: large where the dark iris meets the bright sclera. NaN when a used
+    sample is outside the image."""
+    total = 0.0
+    d = max(0.75, 0.1 * r)
+    used = 0
     for k in range(u.shape[0]):
+        if not vis[k]:
+            continue
         outer = luma_at(img, cx + (r + d) * u[k, 0], cy + (r + d) * u[k, 1])
         inner = luma_at(img, cx + (r - d) * u[k, 0], cy + (r - d) * u[k, 1])
         if np.isnan(outer) or np.isnan(inner):
             return np.nan
         total += outer - inner
-    return total / u.shape[0]
+        used += 1
+    return total / used
 
 
 @njit(cache=True, nogil=True)
@@ -120,18 +149,40 @@ def _parabola_offset(a, b, c):
 
 
 @njit(cache=True, nogil=True)
-def iris_centre_search(img, cx, cy, r, hx, hy, dx, dy, out2):
-    """Coarse-to-fine search (±0.3 r across, ±0.6 r down) for the circle centre with the strongest
-    lateral limbus edge, refined to sub-sample precision along the down axis. Writes (offset along
-    the down axis, score)."""
+def _quadratic_peak(y, m):
+    """Vertex of the least-squares parabola through y[m-2..m+2] (offsets −2..2), clamped to ±1."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for k in range(-2, 3):
+        s0 += y[m + k]
+        s1 += k * y[m + k]
+        s2 += k * k * y[m + k]
+    b = s1 / 10.0  # Σk² = 10
+    a = (s2 - 2.0 * s0) / 14.0  # Σk⁴ − (Σk²)²/5 = 34 − 20 = 14
+    if a >= -1e-12:
+        return 0.0
+    return min(1.0, max(-1.0, -b / (2.0 * a)))
+
+
+@njit(cache=True, nogil=True)
+def iris_centre_search(img, cx, cy, r, hx, hy, dx, dy, t_top, t_bottom, out2):
+    """Centre of the circle with the strongest visible lateral limbus edge, between t_top and
+    t_bottom along the down axis (from (cx, cy)). A coarse grid (±0.3 r across, ±0.6 r down; each
+    candidate uses the arc samples it sees between the lids) finds the peak; then, with the samples
+    of that peak held fixed so the score varies smoothly, a fine line search down the axis and a
+    least-squares parabola give a sub-pixel centre. Writes (offset along the down axis, score)."""
     u = arc_directions(hx, hy, dx, dy)
+    vis = np.empty(2 * N_ARC, np.bool_)
     best = -1e30
     bx = 0.0
     by = 0.0
     coarse = r / 7.0
-    for i in range(-2, 3):
-        for j in range(-4, 5):
-            s = _arc_score(img, cx + i * coarse * hx + j * coarse * dx, cy + i * coarse * hy + j * coarse * dy, r, u)
+    for j in range(-4, 5):
+        if not arc_visible(j * coarse, r, u, t_top, t_bottom, vis):
+            continue
+        for i in range(-2, 3):
+            s = _arc_score(img, cx + i * coarse * hx + j * coarse * dx, cy + i * coarse * hy + j * coarse * dy, r, u, vis)
             if not np.isnan(s) and s > best:
                 best = s
                 bx = i * coarse
@@ -140,27 +191,33 @@ def iris_centre_search(img, cx, cy, r, hx, hy, dx, dy, out2):
         out2[0] = np.nan
         out2[1] = np.nan
         return
+    arc_visible(by, r, u, t_top, t_bottom, vis)
     fine = coarse / 2.0
-    scores = np.full((3, 3), np.nan)
     cbx = bx
-    cby = by
-    for i in range(3):
-        for j in range(3):
-            ox = cbx + (i - 1) * fine
-            oy = cby + (j - 1) * fine
-            s = _arc_score(img, cx + ox * hx + oy * dx, cy + ox * hy + oy * dy, r, u)
-            scores[i, j] = s
-            if not np.isnan(s) and s >= best:
-                best = s
-                bx = ox
-                by = oy
-    bi = int(round((bx - cbx) / fine)) + 1
-    bj = int(round((by - cby) / fine)) + 1
-    oy = by
-    if 0 < bj < 2 and not (np.isnan(scores[bi, bj - 1]) or np.isnan(scores[bi, bj + 1])):
-        oy += _parabola_offset(scores[bi, bj - 1], scores[bi, bj], scores[bi, bj + 1]) * fine
+    for i in (-1, 1):
+        ox = cbx + i * fine
+        s = _arc_score(img, cx + ox * hx + by * dx, cy + ox * hy + by * dy, r, u, vis)
+        if not np.isnan(s) and s > best:
+            best = s
+            bx = ox
+    step = r / 28.0
+    half = N_FINE // 2
+    line = np.empty(N_FINE)
+    m = 0
+    for k in range(N_FINE):
+        oy = by + (k - half) * step
+        line[k] = _arc_score(img, cx + bx * hx + oy * dx, cy + bx * hy + oy * dy, r, u, vis)
+        if np.isnan(line[k]):
+            out2[0] = np.nan
+            out2[1] = np.nan
+            return
+        if line[k] > line[m]:
+            m = k
+    oy = by + (m - half) * step
+    if 2 <= m <= N_FINE - 3:
+        oy += _quadratic_peak(line, m) * step
     out2[0] = oy
-    out2[1] = best
+    out2[1] = line[m]
 
 
 @njit(cache=True, nogil=True)
@@ -231,7 +288,6 @@ def eye_refine(img, pts, iris, ring_a, ring_b, upper, lower, dx, dy, out, prof, 
     if iu < 0:
         return
     tu = t0 + (iu + _parabola_offset(grad[iu - 1], grad[iu], grad[iu + 1])) * step
-    # lower margin: the strongest dark→bright step below it
     # lower margin: the strongest dark→bright step within LOWER_R radii of the landmark lower lid
     # (the lower lid does not follow ptosis; the window keeps the pupil's own edge of a light iris out)
     il = -1
@@ -251,8 +307,13 @@ def eye_refine(img, pts, iris, ring_a, ring_b, upper, lower, dx, dy, out, prof, 
     if il >= 0:
         out[T_LOWER] = t0 + (il + _parabola_offset(grad[il - 1], grad[il], grad[il + 1])) * step
         out[C_LOWER] = _weber(prof, il, r, 1)
+    # the limbus is searched only where it shows: between the lid margins found above (the lower
+    # landmark lid when no lower margin was found), clear of the margins' own edges
+    t_bottom = out[T_LOWER] if not np.isnan(out[T_LOWER]) else out[T_LOWER_LM]
+    if np.isnan(t_bottom):
+        t_bottom = 2.0 * r
     res = np.empty(2)
-    iris_centre_search(img, cx, cy, r, hx, hy, dx, dy, res)
+    iris_centre_search(img, cx, cy, r, hx, hy, dx, dy, tu + LID_CLEAR_R * r, t_bottom - LID_CLEAR_R * r, res)
     out[T_CENTRE] = res[0]
     out[IRIS_SCORE] = res[1]
 

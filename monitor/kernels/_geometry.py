@@ -56,3 +56,24 @@ def polygon_area(head, poly):
         b = poly[(j + 1) % n]
         acc += head[a, 0] * head[b, 1] - head[b, 0] * head[a, 1]
     return 0.5 * abs(acc)
+
+
+@njit(cache=True, nogil=True)
+def rigid_size(pts, idx):
+    """RMS 3D distance of the landmarks ``idx`` from their centroid: the face's size in the image,
+    unchanged by head rotation and (for points that expressions hardly move) by expressions."""
+    n = idx.shape[0]
+    c0 = 0.0
+    c1 = 0.0
+    c2 = 0.0
+    for i in range(n):
+        c0 += pts[idx[i], 0]
+        c1 += pts[idx[i], 1]
+        c2 += pts[idx[i], 2]
+    c0 /= n
+    c1 /= n
+    c2 /= n
+    acc = 0.0
+    for i in range(n):
+        acc += (pts[idx[i], 0] - c0) ** 2 + (pts[idx[i], 1] - c1) ** 2 + (pts[idx[i], 2] - c2) ** 2
+    return np.sqrt(acc / n)

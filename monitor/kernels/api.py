@@ -6,6 +6,8 @@ import numpy as np
 
 from .. import landmarks as L
 from ._eyelid import EYE_OUT, eyelids as _eyelids
+from ._mouth import MOUTH_OUT, mouth_corners as _mouth_corners
+from ._geometry import rigid_size
 from ._measures import N_OUT, frame_measures_px, frame_measures_px_batch
 from ._pose import head_angles_deg, head_angles_deg_batch
 from ._smooth import median_filter_nan
@@ -100,17 +102,48 @@ def eyelids(image_rgb, landmarks_px, rotation) -> np.ndarray:
     contrast, iris edge score, landmark upper and lower lid, fraction of the profile in the image,
     iris radius.
     """
+    img = _image(image_rgb)
+    pts = _as_float("landmarks_px", landmarks_px, (L.N_LANDMARKS, 3), False)
+    rot = _rotation("rotation", rotation, False)
+    out = np.empty((2, EYE_OUT))
+    _eyelids(img, pts, rot, _IRIS, _RING, L.LEFT_UPPER_LID_CONTOUR, L.LEFT_LOWER_LID_CONTOUR,
+             L.RIGHT_UPPER_LID_CONTOUR, L.RIGHT_LOWER_LID_CONTOUR, out)
+    return out
+
+
+def _image(image_rgb) -> np.ndarray:
     img = np.asarray(image_rgb)
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"image_rgb must be an (H, W, 3) uint8 RGB image, got {img.dtype} {img.shape}")
     if img.shape[0] < 2 or img.shape[1] < 2:
         raise ValueError(f"image_rgb is too small: {img.shape}")
+    return np.ascontiguousarray(img)
+
+
+_CORNERS = np.array([L.LEFT_MOUTH_CORNER, L.RIGHT_MOUTH_CORNER], np.int64)
+_CANTHI = np.array([L.LEFT_EYE_INNER, L.RIGHT_EYE_INNER], np.int64)
+
+
+def mouth_corners(image_rgb, landmarks_px, rotation) -> np.ndarray:
+    """Image-refined height of both mouth corners: (2, MOUTH_OUT), row 0 the patient's left.
+
+    Slots (see monitor/kernels/_mouth.py): the lip seam's shift from the landmark seam beside the
+    corner (image pixels along the head's down axis), its contrast, the number of columns that found
+    it, and the resulting change of the commissure height (head-frame pixels); NaN where no seam.
+    """
+    img = _image(image_rgb)
     pts = _as_float("landmarks_px", landmarks_px, (L.N_LANDMARKS, 3), False)
     rot = _rotation("rotation", rotation, False)
-    out = np.empty((2, EYE_OUT))
-    _eyelids(np.ascontiguousarray(img), pts, rot, _IRIS, _RING, L.LEFT_UPPER_LID_CONTOUR, L.LEFT_LOWER_LID_CONTOUR,
-             L.RIGHT_UPPER_LID_CONTOUR, L.RIGHT_LOWER_LID_CONTOUR, out)
+    out = np.empty((2, MOUTH_OUT))
+    _mouth_corners(img, pts, rot, _CORNERS, _CANTHI, L.LEFT_UPPER_SEAM, L.LEFT_LOWER_SEAM, L.RIGHT_UPPER_SEAM,
+                   L.RIGHT_LOWER_SEAM, out)
     return out
+
+
+def face_size(landmarks_px) -> float:
+    """The face's size in the image (pixels): RMS 3D distance of the rigid landmarks (landmarks.RIGID)
+    from their centroid."""
+    return float(rigid_size(_as_float("landmarks_px", landmarks_px, (L.N_LANDMARKS, 3), False), L.RIGID))
 
 
 def head_angles(rotation) -> np.ndarray:

@@ -5,7 +5,10 @@ import numpy as np
 
 from monitor import landmarks as L
 
-from ._eyelid import ARC_DEG, EYE_OUT, LOWER_R, N_ARC, N_COLUMNS, SPAN_R, STEP_PER_R, UPPER_ABOVE_R, UPPER_BELOW_R
+from ._eyelid import (ARC_DEG, EYE_OUT, LID_CLEAR_R, LOWER_R, MIN_ARC, N_ARC, N_COLUMNS, N_FINE, SPAN_R, STEP_PER_R,
+                      UPPER_ABOVE_R, UPPER_BELOW_R)
+from ._mouth import (MAX_GAP, MIN_CONTRAST, MIN_SEAM, MOUTH_OUT, N_SEAM, SEAM_FROM, SEAM_HALF, SEAM_SAMPLES, SEAM_SIGMA,
+                     SEAM_TO)
 
 F = np.diag([1.0, -1.0, -1.0])
 
@@ -119,38 +122,57 @@ def _parabola(a, b, c):
     return 0.0 if abs(den) < 1e-12 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
 
 
-def _arc_score(img, c, r, u):
+def _visible(oy, r, ud, t_top, t_bottom):
     d = max(0.75, 0.1 * r)
-    outer = luma_at(img, *(c[None] + (r + d) * u).T)
-    inner = luma_at(img, *(c[None] + (r - d) * u).T)
-    d = outer - inner
-    return np.nan if np.isnan(d).any() else d.mean()
+    t_in, t_out = oy + (r - d) * ud, oy + (r + d) * ud
+    vis = (np.minimum(t_in, t_out) > t_top) & (np.maximum(t_in, t_out) < t_bottom)
+    return vis, vis[:N_ARC].sum() >= MIN_ARC and vis[N_ARC:].sum() >= MIN_ARC
 
 
-def _iris_centre(img, c, r, hz, dn):
+def _arc_score(img, c, r, u, vis):
+    d = max(0.75, 0.1 * r)
+    step = luma_at(img, *(c[None] + (r + d) * u[vis]).T) - luma_at(img, *(c[None] + (r - d) * u[vis]).T)
+    return np.nan if np.isnan(step).any() else step.mean()
+
+
+def _quadratic_peak(y):
+    k = np.arange(-2, 3)
+    a, b, _ = np.polyfit(k, y, 2)
+    return 0.0 if a >= -1e-12 else float(np.clip(-b / (2 * a), -1, 1))
+
+
+def _iris_centre(img, c, r, hz, dn, t_top, t_bottom):
     a = np.deg2rad(np.linspace(-ARC_DEG, ARC_DEG, N_ARC))
     u = np.concatenate([np.cos(a)[:, None] * hz + np.sin(a)[:, None] * dn,
                         -np.cos(a)[:, None] * hz + np.sin(a)[:, None] * dn])
+    ud = np.concatenate([np.sin(a), np.sin(a)])
     coarse = r / 7
-    cands = [(i * coarse, j * coarse) for i in range(-2, 3) for j in range(-4, 5)]
-    scores = [_arc_score(img, c + ox * hz + oy * dn, r, u) for ox, oy in cands]
-    if np.all(np.isnan(scores)):
+    best, bx, by = -np.inf, 0.0, 0.0
+    for j in range(-4, 5):
+        vis, ok = _visible(j * coarse, r, ud, t_top, t_bottom)
+        if not ok:
+            continue
+        for i in range(-2, 3):
+            s = _arc_score(img, c + i * coarse * hz + j * coarse * dn, r, u, vis)
+            if not np.isnan(s) and s > best:
+                best, bx, by = s, i * coarse, j * coarse
+    if best == -np.inf:
         return np.nan, np.nan
-    k = int(np.nanargmax(scores))
-    best, (bx, by) = scores[k], cands[k]
-    fine = coarse / 2
-    grid = np.array([[_arc_score(img, c + (bx + (i - 1) * fine) * hz + (by + (j - 1) * fine) * dn, r, u)
-                      for j in range(3)] for i in range(3)])
-    cbx, cby = bx, by
-    for i in range(3):
-        for j in range(3):
-            if not np.isnan(grid[i, j]) and grid[i, j] >= best:
-                best, bx, by = grid[i, j], cbx + (i - 1) * fine, cby + (j - 1) * fine
-    bi, bj = int(round((bx - cbx) / fine)) + 1, int(round((by - cby) / fine)) + 1
-    oy = by
-    if bj == 1 and not np.isnan(grid[bi, 0]) and not np.isnan(grid[bi, 2]):
-        oy += _parabola(grid[bi, 0], grid[bi, 1], grid[bi, 2]) * fine
-    return oy, best
+    vis, _ = _visible(by, r, ud, t_top, t_bottom)
+    cbx = bx
+    for i in (-1, 1):
+        s = _arc_score(img, c + (cbx + i * coarse / 2) * hz + by * dn, r, u, vis)
+        if not np.isnan(s) and s > best:
+            best, bx = s, cbx + i * coarse / 2
+    step, half = r / 28, N_FINE // 2
+    line = np.array([_arc_score(img, c + bx * hz + (by + (k - half) * step) * dn, r, u, vis) for k in range(N_FINE)])
+    if np.isnan(line).any():
+        return np.nan, np.nan
+    m = int(np.argmax(line))
+    oy = by + (m - half) * step
+    if 2 <= m <= N_FINE - 3:
+        oy += _quadratic_peak(line[m - 2:m + 3]) * step
+    return oy, line[m]
 
 
 def _weber(prof, i, bright_above):
@@ -213,7 +235,8 @@ def eye_refine(img, pts, iris, ring_a, ring_b, upper, lower, dn):
         il = win[np.argmax(grad[win])]
         out[1] = ts[0] + (il + _parabola(grad[il - 1], grad[il], grad[il + 1])) * step
         out[4] = _weber(prof, il, False)
-    out[2], out[5] = _iris_centre(img, c, r, hz, dn)
+    t_bottom = out[1] if not np.isnan(out[1]) else (2 * r if np.isnan(out[7]) else out[7])
+    out[2], out[5] = _iris_centre(img, c, r, hz, dn, tu + LID_CLEAR_R * r, t_bottom - LID_CLEAR_R * r)
     return out
 
 
@@ -228,6 +251,72 @@ def eyelids(img, pts, rot):
         eye_refine(img, pts, L.RIGHT_IRIS_CENTER, L.RIGHT_IRIS_RING[0], L.RIGHT_IRIS_RING[2],
                    L.RIGHT_UPPER_LID_CONTOUR, L.RIGHT_LOWER_LID_CONTOUR, dn),
     ])
+
+
+# --- mouth corners (monitor/kernels/_mouth.py) and the face's rigid size ----------------------------
+
+def face_size(pts):
+    p = np.asarray(pts, float)[L.RIGID]
+    return float(np.sqrt(((p - p.mean(0)) ** 2).sum(1).mean()))
+
+
+def _seam_valley(img, p, dn, t_ref, half):
+    ts = t_ref - half + np.arange(SEAM_SAMPLES) * (2 * half / (SEAM_SAMPLES - 1))
+    prof = luma_at(img, p[0] + ts * dn[0], p[1] + ts * dn[1])
+    if np.isnan(prof).any():
+        return np.nan, np.nan
+    k = int(3 * SEAM_SIGMA)
+    kern = np.exp(-0.5 * (np.arange(-k, k + 1) / SEAM_SIGMA) ** 2)
+    sm = np.convolve(prof, kern, "same") / np.convolve(np.ones(SEAM_SAMPLES), kern, "same")
+    im = k + int(np.argmin(sm[k:SEAM_SAMPLES - k]))
+    if im <= k or im >= SEAM_SAMPLES - k - 1:
+        return np.nan, np.nan
+    ends = (sm[:k + 1].sum() + sm[SEAM_SAMPLES - k - 1:].sum()) / (2 * (k + 1))
+    if ends <= 1:
+        return np.nan, np.nan
+    return ts[0] + (im + _parabola(sm[im - 1], sm[im], sm[im + 1])) * (ts[1] - ts[0]), (ends - sm[im]) / ends
+
+
+def mouth_corners(img, pts, rot):
+    out = np.full((2, MOUTH_OUT), np.nan)
+    rot = np.asarray(rot)[:3, :3]
+    f = np.hypot(rot[0, 1], rot[1, 1])
+    if f < 1e-6:
+        return out
+    dn = np.array([-rot[0, 1], rot[1, 1]]) / f
+    pts = np.asarray(pts, float)
+    corners = pts[[L.LEFT_MOUTH_CORNER, L.RIGHT_MOUTH_CORNER], :2]
+    width = np.linalg.norm(corners[0] - corners[1])
+    if width < 4:
+        return out
+    line = pts[L.RIGHT_EYE_INNER, :2] - pts[L.LEFT_EYE_INNER, :2]
+    ln = np.linalg.norm(line)
+    gain = np.nan if ln < 1e-9 else -(line[0] * dn[1] - line[1] * dn[0]) / ln / f
+    seams = ((L.LEFT_UPPER_SEAM, L.LEFT_LOWER_SEAM), (L.RIGHT_UPPER_SEAM, L.RIGHT_LOWER_SEAM))
+    for s in range(2):
+        c = corners[s]
+        hz = np.array([dn[1], -dn[0]])
+        if hz @ (corners.mean(0) - c) < 0:
+            hz = -hz
+        shifts, contrasts = [], []
+        for o in np.linspace(SEAM_FROM, SEAM_TO, N_SEAM) * width:
+            p = c + o * hz
+            t_up = _contour_t(pts, seams[s][0], p, hz, dn)
+            t_lo = _contour_t(pts, seams[s][1], p, hz, dn)
+            if np.isnan(t_up) or np.isnan(t_lo) or t_lo - t_up > MAX_GAP * width:
+                continue
+            t_ref = (t_up + t_lo) / 2
+            t, con = _seam_valley(img, p, dn, t_ref, SEAM_HALF * width)
+            if np.isnan(t) or con < MIN_CONTRAST:
+                continue
+            shifts.append(t - t_ref)
+            contrasts.append(con)
+        out[s, 2] = len(shifts)
+        if len(shifts) >= MIN_SEAM:
+            out[s, 0] = np.median(shifts)
+            out[s, 1] = np.median(contrasts)
+            out[s, 3] = out[s, 0] * gain
+    return out
 
 
 # --- trend and the live fatigue update ------------------------------------------------------------
