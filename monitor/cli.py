@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     a.add_argument("--realtime", action="store_true", help="read files at their own frame rate")
     a.add_argument("--max-seconds", type=float, help="stop after this much media time")
+    a.add_argument("--steps", type=Path, metavar="FILE",
+                   help="label a recorded protocol video: CSV lines start_s,end_s,step (see docs/measures.md)")
     common(a)
 
     lv = sub.add_parser("live", help="live figures from a webcam (the sample video when there is none)")
@@ -72,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     sh = ss.add_parser("show")
     sh.add_argument("id")
     sh.add_argument("--json", action="store_true")
+    sf = ss.add_parser("fatigue", help="eyelid fatigue curves over a chosen stretch of a session")
+    sf.add_argument("id")
+    sf.add_argument("--from", dest="start_s", type=float, help="start, seconds into the session (default: its start)")
+    sf.add_argument("--to", dest="end_s", type=float, help="end, seconds into the session (default: its end)")
+    sf.add_argument("--json", action="store_true", help="print one JSON object, with the 0.5 s bins")
     sx = ss.add_parser("export")
     sx.add_argument("id")
     sx.add_argument("--format", choices=("csv", "json"), default="csv")
@@ -142,7 +149,11 @@ def _analyze(args) -> int:
     from .pipeline import run_session
 
     try:
-        result = run_session(session_options(args, args.path, realtime=args.realtime, max_seconds=args.max_seconds))
+        from .steps import read_steps
+
+        step_at = read_steps(args.steps) if args.steps else None
+        result = run_session(session_options(args, args.path, realtime=args.realtime, max_seconds=args.max_seconds,
+                                             step_at=step_at))
     except SessionIncomplete as e:
         if args.json and e.result is not None:
             print(json.dumps(e.result.as_json()))
@@ -206,10 +217,37 @@ def _sessions(args) -> int:
                 print(f"  error: {row.error}")
             return 0
         table = store.read_series(row.id)
+        if args.action == "fatigue":
+            return _fatigue(row.id, table, args)
         out = args.out or Path(f"{row.id}.{args.format}")
         export_series(table, out, args.format, args.landmarks, meta=row.as_dict())
         print(f"wrote {table.num_rows} frames to {out}")
         return 0
+
+
+def _fatigue(session_id: str, table, args) -> int:
+    from .errors import UsageError
+    from .summary import MIN_FATIGUE_S, fatigue_between
+
+    if args.start_s is not None and args.end_s is not None and args.end_s <= args.start_s:
+        raise UsageError(f"--to ({args.end_s:g} s) must come after --from ({args.start_s:g} s)")
+    curves = fatigue_between(table, args.start_s, args.end_s)
+    if curves is None:
+        raise UsageError(f"session {session_id} has less than {MIN_FATIGUE_S:g} s with a face in that stretch; "
+                         "a fatigue curve needs a baseline and an end of 3 s each")
+    if args.json:
+        print(json.dumps({"session_id": session_id, "from_s": args.start_s, "to_s": args.end_s, "fatigue": curves}))
+        return 0
+    print(f"session {session_id}, {_fmt(args.start_s, ' s') if args.start_s is not None else 'start'} to "
+          f"{_fmt(args.end_s, ' s') if args.end_s is not None else 'end'}: first 3 s against last 3 s")
+    print(f"  {'':<22} {'baseline':>9} {'end':>9} {'drop':>9} {'drop':>7} {'slope':>12} {'2 mm drop at':>13}")
+    for side, per in curves.items():
+        for m, c in per.items():
+            print(f"  {side + ' ' + m.replace('_', ' '):<22} {_fmt(c['baseline_mm'], ' mm'):>9} "
+                  f"{_fmt(c['end_mm'], ' mm'):>9} {_fmt(c['drop_mm'], ' mm'):>9} {_fmt(c['drop_pct'], '%'):>7} "
+                  f"{_fmt(c['slope_mm_per_min'], ' mm/min'):>12} {_fmt(c['time_to_drop_s'], ' s'):>13}")
+    print(DISCLAIMER)
+    return 0
 
 
 def export_series(table, out: Path, fmt: str, landmarks: bool, meta: dict) -> None:

@@ -27,3 +27,7 @@ class SessionIncomplete(FacemonitorError):
     def __init__(self, message: str, result=None) -> None:
         super().__init__(message)
         self.result = result
+
+
+class UsageError(FacemonitorError):
+    """A request that cannot be answered as asked (an empty window, arguments in the wrong order)."""

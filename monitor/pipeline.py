@@ -37,6 +37,7 @@ class SessionOptions:
     reply_timeout_s: float = 30.0
     on_result: Callable[[dict], None] | None = None  # called with each series row (live display)
     on_preview: Callable | None = None  # called with (BGR image, landmarks or None) for a preview window
+    step_at: Callable[[float], str] | None = None  # media seconds → protocol step name ("" for none)
 
 
 @dataclass
@@ -166,8 +167,9 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
                         end_sent = True
                     break
                 t_send = time.monotonic_ns()
+                step = opts.step_at(frame.t_media_us / 1e6) if opts.step_at is not None else ""
                 client.send_frame(stream, frame.frame_id, frame.t_capture_ns, frame.t_media_us, frame.image,
-                                  dropped_total=len(mailbox.dropped_ids))
+                                  step=step, dropped_total=len(mailbox.dropped_ids))
                 sent[frame.frame_id] = (frame.decode_ms, t_send)
                 if opts.on_preview is not None:
                     images[frame.frame_id] = frame.image

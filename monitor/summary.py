@@ -90,6 +90,15 @@ def fatigue_for_window(table: pa.Table, mask: np.ndarray) -> dict | None:
     return out
 
 
+def fatigue_between(table: pa.Table, start_s: float | None = None, end_s: float | None = None) -> dict | None:
+    """Fatigue curves over a chosen stretch [start_s, end_s] of a recorded series (frames with a
+    face); None when that stretch is shorter than MIN_FATIGUE_S."""
+    t = _col(table, "t_s")
+    mask = _col(table, "face", bool) & (t >= (-np.inf if start_s is None else start_s)) \
+        & (t <= (np.inf if end_s is None else end_s))
+    return fatigue_for_window(table, mask)
+
+
 def summarize(table: pa.Table, baseline: dict | None = None) -> dict:
     """Session-level and per-step figures. ``baseline`` is the person's stored neutral medians
     (calibration.baseline), compared with this session's neutral window when given."""
