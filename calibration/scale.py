@@ -14,6 +14,7 @@ but no longer the face's expression. A person's own measured iris diameter overr
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +30,7 @@ class IrisScale:
     iris_mm: float = DEFAULT_IRIS_MM
     window: int = 61  # frames that calibrate the scale (about 2 s at 30 fps)
     max_yaw_deg: float = 25.0  # frames turned further than this do not calibrate
-    _iris: list = field(default_factory=list, repr=False)
+    _iris: deque = field(default_factory=deque, repr=False)
     _ratios: list = field(default_factory=list, repr=False)
     _locked: float = field(default=math.nan, repr=False)  # iris diameter / rigid face size
     _current: float = field(default=math.nan, repr=False)
@@ -39,6 +40,7 @@ class IrisScale:
             raise ValueError(f"iris diameter {self.iris_mm} mm is not plausible (expected 5–20 mm)")
         if self.window < 1:
             raise ValueError("window must be at least 1 frame")
+        self._iris = deque(maxlen=self.window)
 
     @property
     def locked(self) -> bool:
@@ -57,7 +59,7 @@ class IrisScale:
             d = np.array([diameter_left_px, diameter_right_px], float)
             d = d[np.isfinite(d) & (d > 0)]
             if d.size:
-                self._iris = (self._iris + [float(d.mean())])[-self.window:]
+                self._iris.append(float(d.mean()))
                 if size_ok:
                     self._ratios.append(float(d.mean()) / face_size_px)
                     if len(self._ratios) >= self.window:

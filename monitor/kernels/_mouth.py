@@ -10,7 +10,7 @@ head's down axis in the image.
 import numpy as np
 from numba import njit
 
-from ._eyelid import contour_t_at, luma_at, _parabola_offset
+from ._eyelid import _median_small, _parabola_offset, contour_t_at, luma_at
 
 # per-side output slots
 MOUTH_OUT = 4
@@ -62,20 +62,6 @@ def seam_valley(img, px, py, dx, dy, t_ref, half, prof, smooth, kern):
         return np.nan, np.nan
     t = t_ref - half + (im + _parabola_offset(smooth[im - 1], smooth[im], smooth[im + 1])) * step
     return t, (ends - smooth[im]) / ends
-
-
-@njit(cache=True, nogil=True)
-def _median_inplace(buf, k):
-    for i in range(1, k):
-        v = buf[i]
-        j = i - 1
-        while j >= 0 and buf[j] > v:
-            buf[j + 1] = buf[j]
-            j -= 1
-        buf[j + 1] = v
-    if k % 2 == 1:
-        return buf[k // 2]
-    return 0.5 * (buf[k // 2 - 1] + buf[k // 2])
 
 
 @njit(cache=True, nogil=True)
@@ -147,6 +133,6 @@ def mouth_corners(img, pts, rot, corners, canthi, upper_l, lower_l, upper_r, low
             found += 1
         out[s, SEAM_COLUMNS] = found
         if found >= MIN_SEAM:
-            out[s, SEAM_SHIFT] = _median_inplace(shifts, found)
-            out[s, SEAM_CONTRAST] = _median_inplace(contrasts, found)
+            out[s, SEAM_SHIFT] = _median_small(shifts, found)
+            out[s, SEAM_CONTRAST] = _median_small(contrasts, found)
             out[s, HEIGHT_SHIFT] = out[s, SEAM_SHIFT] * gain
