@@ -85,6 +85,21 @@ def _median_small(buf, k):
 
 
 @njit(cache=True, nogil=True)
+def smooth_profile(prof, kern, out):
+    """out = prof convolved with the odd-length kernel kern, renormalised where it overhangs the ends."""
+    n = prof.shape[0]
+    half = kern.shape[0] // 2
+    for i in range(n):
+        acc = 0.0
+        wsum = 0.0
+        for j in range(max(0, i - half), min(n, i + half + 1)):
+            wgt = kern[j - i + half]
+            acc += wgt * prof[j]
+            wsum += wgt
+        out[i] = acc / wsum
+
+
+@njit(cache=True, nogil=True)
 def arc_directions(hx, hy, dx, dy):
     """Unit image vectors of the lateral limbus arcs, (2 * N_ARC, 3): x, y and the component along
     the head's down axis."""
@@ -256,15 +271,7 @@ def eye_refine(img, pts, iris, ring_a, ring_b, upper, lower, dx, dy, out, prof, 
     if inside < n:
         return
     # Gaussian smoothing (kern: sigma 0.1 r) then central differences, in luma per image pixel
-    half = kern.shape[0] // 2
-    for i in range(n):
-        acc = 0.0
-        wsum = 0.0
-        for j in range(max(0, i - half), min(n, i + half + 1)):
-            wgt = kern[j - i + half]
-            acc += wgt * prof[j]
-            wsum += wgt
-        grad[i] = acc / wsum
+    smooth_profile(prof, kern, grad)
     for i in range(n):
         prof[i] = grad[i]
     grad[0] = 0.0

@@ -10,7 +10,7 @@ head's down axis in the image.
 import numpy as np
 from numba import njit
 
-from ._eyelid import _median_small, _parabola_offset, contour_t_at, luma_at
+from ._eyelid import _median_small, _parabola_offset, contour_t_at, luma_at, smooth_profile
 
 # per-side output slots
 MOUTH_OUT = 4
@@ -40,14 +40,8 @@ def seam_valley(img, px, py, dx, dy, t_ref, half, prof, smooth, kern):
         if np.isnan(v):
             return np.nan, np.nan
         prof[i] = v
+    smooth_profile(prof, kern, smooth)
     k = kern.shape[0] // 2
-    for i in range(n):
-        acc = 0.0
-        wsum = 0.0
-        for j in range(max(0, i - k), min(n, i + k + 1)):
-            acc += kern[j - i + k] * prof[j]
-            wsum += kern[j - i + k]
-        smooth[i] = acc / wsum
     im = k
     for i in range(k, n - k):
         if smooth[i] < smooth[im]:

@@ -117,6 +117,11 @@ def _contour_t(pts, contour, c, hz, dn):
     return np.nan
 
 
+def _smooth(prof, kern):
+    """Convolution with an odd-length kernel, renormalised where it overhangs the ends."""
+    return np.convolve(prof, kern, "same") / np.convolve(np.ones(len(prof)), kern, "same")
+
+
 def _parabola(a, b, c):
     den = a - 2 * b + c
     return 0.0 if abs(den) < 1e-12 else float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
@@ -208,9 +213,7 @@ def eye_refine(img, pts, iris, ring_a, ring_b, upper, lower, dn):
     sig = 0.1 * STEP_PER_R
     half = int(3 * sig) + 1
     kern = np.exp(-0.5 * (np.arange(-half, half + 1) / sig) ** 2)
-    num = np.convolve(prof, kern, "same")
-    den = np.convolve(np.ones(n), kern, "same")
-    prof = num / den
+    prof = _smooth(prof, kern)
     grad = np.zeros(n)
     grad[1:-1] = (prof[2:] - prof[:-2]) / (2 * step)
     inner = np.arange(1, n - 1)
@@ -267,7 +270,7 @@ def _seam_valley(img, p, dn, t_ref, half):
         return np.nan, np.nan
     k = int(3 * SEAM_SIGMA)
     kern = np.exp(-0.5 * (np.arange(-k, k + 1) / SEAM_SIGMA) ** 2)
-    sm = np.convolve(prof, kern, "same") / np.convolve(np.ones(SEAM_SAMPLES), kern, "same")
+    sm = _smooth(prof, kern)
     im = k + int(np.argmin(sm[k:SEAM_SAMPLES - k]))
     if im <= k or im >= SEAM_SAMPLES - k - 1:
         return np.nan, np.nan
