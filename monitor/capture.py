@@ -30,19 +30,22 @@ READ_TIMEOUT_MS = 5000
 
 @dataclass(frozen=True)
 class SourceSpec:
-    kind: str  # "camera" | "file" | "url"
+    kind: str  # "camera" | "file" | "url" | "browser"
     value: str
 
     @property
     def is_device(self) -> bool:
-        return self.kind in ("camera", "url")
+        return self.kind in ("camera", "url", "browser")
 
     def describe(self) -> str:
-        return {"camera": f"camera {self.value}", "file": self.value, "url": self.value}[self.kind]
+        return {"camera": f"camera {self.value}", "file": self.value, "url": self.value,
+                "browser": f"browser camera {self.value}"}[self.kind]
 
 
 def parse_source(spec: str | int) -> SourceSpec:
     text = str(spec).strip()
+    if text.startswith("browser:") and len(text) > len("browser:"):
+        return SourceSpec("browser", text.split(":", 1)[1])
     if text.isdigit():
         return SourceSpec("camera", text)
     if "://" in text:
@@ -64,6 +67,13 @@ class Frame:
 
 def open_capture(spec: SourceSpec) -> cv2.VideoCapture:
     """Open a source or raise SourceError with a message that names what is wrong."""
+    if spec.kind == "browser":
+        from .browser_feed import lookup
+
+        feed = lookup(spec.value)
+        if feed is None or not feed.isOpened():
+            raise SourceError(f"browser camera {spec.value!r} is not connected")
+        return feed
     if spec.kind == "file":
         path = Path(spec.value)
         if not path.exists():

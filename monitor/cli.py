@@ -52,6 +52,18 @@ def _parser() -> argparse.ArgumentParser:
     lv.add_argument("--no-preview", action="store_true", help="no preview window even where a display exists")
     common(lv)
 
+    ap = sub.add_parser("app", help="the guided check, results and review in a local web page")
+    ap.add_argument("--source", help="camera index, file or URL (default: camera 0, or the sample video if there is none)")
+    ap.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1; any other address requires --auth-file)")
+    ap.add_argument("--protocol", default="mg24", help="mg24 (default), short, or a .toml/.json protocol file")
+    ap.add_argument("--auth-file", type=Path, help="file holding user:password (required off loopback; "
+                                                   "or set FACEMONITOR_APP_AUTH)")
+    ap.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM), for serving other devices over https")
+    ap.add_argument("--tls-key", type=Path, help="TLS private key (PEM)")
+    common(ap)
+
     b = sub.add_parser("bench", help="benchmark the pipeline on the sample video (prints ratios)")
     b.add_argument("--live-seconds", type=float, default=60.0, help="length of the live-mode run (default 60)")
     b.add_argument("--repeat", type=int, default=5, help="plays of the sample in the throughput runs (default 5)")
@@ -114,6 +126,10 @@ def _dispatch(args) -> int:
         from .live import run_live
 
         return run_live(args)
+    if args.command == "app":
+        from .app_cli import run_app
+
+        return run_app(args)
     if args.command == "bench":
         from .bench import run_bench
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ class SessionOptions:
     on_result: Callable[[dict], None] | None = None  # called with each series row (live display)
     on_preview: Callable | None = None  # called with (BGR image, landmarks or None) for a preview window
     step_at: Callable[[float], str] | None = None  # media seconds → protocol step name ("" for none)
+    on_start: Callable[[str], None] | None = None  # called with the new session's id
+    stop: threading.Event | None = None  # set to end the session (capture stops; frames in flight finish)
 
 
 @dataclass
@@ -139,6 +142,8 @@ def run_session(opts: SessionOptions) -> SessionResult:
 
 def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: EngineClient, t_start: float):
     sid = store.create_session(spec.describe(), opts.mode, opts.backend, opts.person)
+    if opts.on_start is not None:
+        opts.on_start(sid)
     writer = SeriesWriter(store.session_dir(sid))
     events: list[tuple[str, str | None, int | None]] = []
     mailbox = FrameMailbox(opts.mode, block=not spec.is_device)
@@ -159,6 +164,8 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
     capture.start()
     try:
         while True:
+            if opts.stop is not None and opts.stop.is_set():
+                capture.stop()  # the capture thread closes the mailbox; END follows the frames in flight
             while client.has_credit and not end_sent:
                 frame = mailbox.get(timeout=0.0 if client.in_flight else 0.05)
                 if frame is None:
@@ -198,6 +205,11 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
             decode_ms, t_send = sent.pop(meta["frame"], (np.nan, t_got))
             latency_ms = (t_got - meta["t_capture_ns"]) / 1e6
             row = _row(meta, reply, latency_ms)
+            # the display hooks see the frame before it is written: on_result may label the row
+            if opts.on_preview is not None and meta["frame"] in images:
+                opts.on_preview(images.pop(meta["frame"]), reply.landmarks)
+            if opts.on_result is not None:
+                opts.on_result(row)
             t0 = time.perf_counter()
             writer.append(row, reply.landmarks if meta["face"] else None)
             store_ms = (time.perf_counter() - t0) * 1e3
@@ -213,10 +225,6 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
             t_last_result = now
             if first_result_s is None:
                 first_result_s = now - t_start
-            if opts.on_result is not None:
-                opts.on_result(row)
-            if opts.on_preview is not None and meta["frame"] in images:
-                opts.on_preview(images.pop(meta["frame"]), reply.landmarks)
             if now - last_progress > 1.0:
                 store.add_events(sid, events)
                 events.clear()

@@ -13,7 +13,9 @@ N_LANDMARK_VALUES = 478 * 3
 
 SCALAR_FIELDS = (
     [pa.field("frame", pa.int64()), pa.field("t_s", pa.float64()), pa.field("face", pa.bool_()),
-     pa.field("faces", pa.int16()), pa.field("step", pa.string())]
+     pa.field("faces", pa.int16()), pa.field("step", pa.string()),
+     # set by the app's protocol run: the step's attempt number, and "" or the failed quality checks
+     pa.field("step_attempt", pa.int16()), pa.field("quality", pa.string())]
     + [pa.field(c, pa.float32()) for c in FLOAT_COLUMNS]
     + [pa.field(c, pa.bool_()) for c in BOOL_COLUMNS] + [pa.field(c, pa.string()) for c in STATUS_COLUMNS]
     + [pa.field("image_width", pa.int32()), pa.field("image_height", pa.int32()),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 import sqlite3
@@ -71,7 +72,36 @@ CREATE TABLE IF NOT EXISTS baselines (
     medians TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS baselines_person ON baselines(person);
+CREATE TABLE IF NOT EXISTS people (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    iris_mm REAL
+);
+CREATE TABLE IF NOT EXISTS session_steps (
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    idx INTEGER NOT NULL,
+    step TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_s REAL,
+    ended_s REAL,
+    counted_s REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    quality_lost_s REAL NOT NULL,
+    PRIMARY KEY (session_id, idx)
+);
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    at TEXT NOT NULL,
+    author TEXT,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_session ON notes(session_id);
 """
+# columns added after the first release: (name, SQL type); added to older stores when opened
+SESSION_COLUMNS_ADDED = (("protocol", "TEXT"), ("protocol_status", "TEXT"), ("video_path", "TEXT"))
+PERSON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+MAX_NOTE_CHARS = 10_000
 
 STATUSES = ("running", "complete", "incomplete", "failed")
 
@@ -115,6 +145,9 @@ class SessionRow:
     series_path: str | None
     summary: dict | None
     error: str | None
+    protocol: str | None = None
+    protocol_status: str | None = None  # done | aborted | running, for sessions run by the app
+    video_path: str | None = None  # the raw video, kept only when the person opted in
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -174,6 +207,10 @@ class Store:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.executescript(SCHEMA)
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(sessions)")}
+            for name, sql_type in SESSION_COLUMNS_ADDED:
+                if name not in have:
+                    self.db.execute(f"ALTER TABLE sessions ADD COLUMN {name} {sql_type}")
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the store at {self.root}: {e}") from None
         self.recover_stale()
@@ -265,21 +302,96 @@ class Store:
 
     def _row(self, r: tuple) -> SessionRow:
         (sid, created, finished, status, source, mode, backend, person, frames, fwf, dropped, fps,
-         series, summary, error) = r
+         series, summary, error, protocol, protocol_status, video) = r
         return SessionRow(sid, created, finished, status, source, mode, backend, person, frames, fwf, dropped,
-                          fps, series, json.loads(summary) if summary else None, error)
+                          fps, series, json.loads(summary) if summary else None, error, protocol, protocol_status,
+                          video)
 
     _COLUMNS = ("id, created_at, finished_at, status, source, mode, backend, person, frames, frames_with_face,"
-                " dropped_frames, processing_fps, series_path, summary, error")
+                " dropped_frames, processing_fps, series_path, summary, error, protocol, protocol_status, video_path")
 
-    def list_sessions(self, status: str | None = None, limit: int = 100) -> list[SessionRow]:
-        q = f"SELECT {self._COLUMNS} FROM sessions"
-        args: tuple = ()
-        if status:
-            q += " WHERE status=?"
-            args = (status,)
-        q += " ORDER BY created_at DESC LIMIT ?"
+    def list_sessions(self, status: str | None = None, limit: int = 100, *, person: str | None = None,
+                      protocol: str | None = None, since: str | None = None, until: str | None = None,
+                      oldest_first: bool = False) -> list[SessionRow]:
+        """Sessions, newest first, filtered by status, person, protocol and creation date
+        (ISO dates, ``until`` inclusive of its whole day)."""
+        where, args = [], []
+        for column, value in (("status", status), ("person", person), ("protocol", protocol)):
+            if value:
+                where.append(f"{column}=?")
+                args.append(value)
+        if since:
+            where.append("created_at >= ?")
+            args.append(since)
+        if until:
+            where.append("substr(created_at, 1, 10) <= ?")
+            args.append(until[:10])
+        q = f"SELECT {self._COLUMNS} FROM sessions" + (" WHERE " + " AND ".join(where) if where else "")
+        q += f" ORDER BY created_at {'ASC' if oldest_first else 'DESC'} LIMIT ?"
         return [self._row(r) for r in self.db.execute(q, (*args, limit))]
+
+    # -- app sessions: protocol, steps, video, people, notes ------------------------------------------
+    def set_protocol(self, session_id: str, protocol: str, status: str) -> None:
+        with self.db:
+            self.db.execute("UPDATE sessions SET protocol=?, protocol_status=? WHERE id=?", (protocol, status, session_id))
+
+    def set_video(self, session_id: str, path: Path) -> None:
+        with self.db:
+            self.db.execute("UPDATE sessions SET video_path=? WHERE id=?", (str(path), session_id))
+
+    def save_steps(self, session_id: str, records) -> None:
+        """Replace the session's per-step records (protocol_run.StepRecord, times in session seconds)."""
+        with self.db:
+            self.db.execute("DELETE FROM session_steps WHERE session_id=?", (session_id,))
+            self.db.executemany(
+                "INSERT INTO session_steps (session_id, idx, step, status, started_s, ended_s, counted_s, attempts,"
+                " quality_lost_s) VALUES (?,?,?,?,?,?,?,?,?)",
+                [(session_id, r.index, r.step, r.status, r.started_s, r.ended_s, round(r.counted_s, 3), r.attempts,
+                  round(r.quality_lost_s, 3)) for r in records])
+
+    def steps(self, session_id: str) -> list[dict]:
+        cols = ("idx", "step", "status", "started_s", "ended_s", "counted_s", "attempts", "quality_lost_s")
+        rows = self.db.execute(f"SELECT {', '.join(cols)} FROM session_steps WHERE session_id=? ORDER BY idx",
+                               (session_id,))
+        return [dict(zip(cols, r)) for r in rows]
+
+    def add_person(self, person: str, iris_mm: float | None = None) -> str:
+        """Register a pseudonymous person id (letters, digits, '-', '_', '.'; no names needed)."""
+        if not isinstance(person, str) or not PERSON_ID.match(person):
+            raise StoreError(f"person id must be 1–40 letters, digits, '-', '_' or '.', got {person!r}")
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO people (id, created_at, iris_mm) VALUES (?,?,?)",
+                            (person, _now(), iris_mm))
+        return person
+
+    def people(self) -> list[str]:
+        """Registered people and anyone a session was filed under."""
+        rows = self.db.execute("SELECT id FROM people UNION SELECT person FROM sessions WHERE person IS NOT NULL "
+                               "ORDER BY 1")
+        return [r[0] for r in rows]
+
+    def add_note(self, session_id: str, text: str, author: str | None = None) -> dict:
+        text = (text or "").strip()
+        if not text:
+            raise StoreError("a note needs some text")
+        if len(text) > MAX_NOTE_CHARS:
+            raise StoreError(f"a note is at most {MAX_NOTE_CHARS} characters")
+        row = self.get_session(session_id)
+        at = _now()
+        with self.db:
+            self.db.execute("INSERT INTO notes (session_id, at, author, text) VALUES (?,?,?,?)",
+                            (row.id, at, (author or "").strip()[:60] or None, text))
+        return {"at": at, "author": author, "text": text}
+
+    def notes(self, session_id: str) -> list[dict]:
+        rows = self.db.execute("SELECT at, author, text FROM notes WHERE session_id=? ORDER BY id", (session_id,))
+        return [dict(zip(("at", "author", "text"), r)) for r in rows]
+
+    @property
+    def exports_dir(self) -> Path:
+        d = self.root / "exports"
+        d.mkdir(exist_ok=True)
+        return d
 
     def get_session(self, ref: str) -> SessionRow:
         """A session by id or unique id prefix."""

@@ -70,12 +70,20 @@ def _steps(table: pa.Table) -> np.ndarray:
     return np.array([s or "" for s in table.column("step").to_pylist()], object)
 
 
-def windows(step: np.ndarray, face: np.ndarray) -> dict[str, np.ndarray]:
-    """Frame masks per protocol step (frames with a face); the whole series when there are none."""
+def windows(step: np.ndarray, face: np.ndarray, attempt: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Frame masks per protocol step (frames with a face); the whole series when there are none.
+    With ``attempt`` (the app's step_attempt column, -1 where unset) a repeated or restarted step
+    keeps only the frames of its last attempt."""
     names = [s for s in dict.fromkeys(step.tolist()) if s]
     if not names:
         return {SESSION: face.copy()}
-    return {s: face & (step == s) for s in names}
+    out = {}
+    for s in names:
+        m = face & (step == s)
+        if attempt is not None and m.any():
+            m &= attempt == attempt[step == s].max()
+        out[s] = m
+    return out
 
 
 def fatigue_for_window(table: pa.Table, mask: np.ndarray) -> dict | None:
@@ -117,7 +125,9 @@ def summarize(table: pa.Table, baseline: dict | None = None) -> dict:
                          for c in STATUS_COLUMNS}
     t = _col(table, "t_s")
     step = _steps(table)
-    wins = windows(step, face)
+    attempt = np.nan_to_num(_col(table, "step_attempt"), nan=-1).astype(int) \
+        if "step_attempt" in table.column_names else None
+    wins = windows(step, face, attempt)
     closure_steps = [S.EYES_CLOSED, S.EYES_CLOSED_FIRMLY, S.LEFT_EYE_CLOSED, S.RIGHT_EYE_CLOSED]
     not_closing = face & ~np.isin(step, closure_steps)
     blinks = count_blinks(t[not_closing], _col(table, "eye_closed_left", bool)[not_closing],
@@ -147,6 +157,8 @@ def summarize(table: pa.Table, baseline: dict | None = None) -> dict:
         if not m.any():
             continue
         entry = {"frames": int(m.sum()), "duration_s": round(float(t[m][-1] - t[m][0]), 3),
+                 "medians": {f"{p}_{s}_mm": round(v, 3) for p in PAIRED for s in ("left", "right")
+                             if np.isfinite(v := per_step[name].get(f"{p}_{s}_mm", np.nan))},
                  "expression": expression_strength(bs[m], None if name == SESSION else name)}
         fat = fatigue_for_window(table, m) if (name in S.SUSTAINED_GAZE or name == SESSION) else None
         if fat:
