@@ -168,3 +168,73 @@ def run_bench(args) -> int:
         args.json.write_text(json.dumps(figures, indent=2))
         print(f"figures written to {args.json}")
     return 0
+
+
+APP_TARGETS = {"preview_fps": 15.0, "analysed_over_input": 0.95}
+
+
+def _count_mjpeg_frames(url: str, seconds: float) -> int:
+    """Frames a viewer receives from the app's MJPEG preview in ``seconds``."""
+    import urllib.request
+
+    n = 0
+    t_end = time.monotonic() + seconds
+    with urllib.request.urlopen(url, timeout=10) as r:
+        while time.monotonic() < t_end:
+            line = r.readline()
+            if line.startswith(b"Content-Length:"):
+                length = int(line.split(b":")[1])
+                r.readline()
+                r.read(length)
+                n += 1
+    return n
+
+
+def run_app_bench(args) -> int:
+    """The app's live view while a check runs on the sample video at its own 30 fps: frames the
+    preview delivers to a viewer per second, against frames analysed per second and the input rate."""
+    import socket
+
+    from .app_cli import start_app
+    from .app_core import AppConfig
+
+    store = args.store or Path(tempfile.mkdtemp(prefix="facemonitor-bench-app-"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    core, server = start_app(AppConfig(store_root=store, source=str(assets.sample_path()), protocol="mg24"),
+                             "127.0.0.1", port)
+    try:
+        check = core.start_check(protocol="mg24", person=None, keep_video=False)
+        while check.snapshot().frames < 30:  # engine started and frames flowing
+            if not check.running:
+                raise RuntimeError(f"the check stopped: {check.error}")
+            time.sleep(0.2)
+        f0, t0 = check.snapshot().frames, time.monotonic()
+        shown = _count_mjpeg_frames(f"http://127.0.0.1:{port}/live/preview.mjpg", args.app_seconds)
+        span = time.monotonic() - t0
+        analysed = check.snapshot().frames - f0
+        encode_p95 = float(np.percentile(core.preview.encode_ms, 95)) if core.preview.encode_ms else float("nan")
+        check.control("abort")
+        check.join(30)
+        dropped = check.result.dropped_frames if check.result else None
+    finally:
+        core.close()
+        server.stop()
+    input_fps = 30.0
+    figures = {"seconds": round(span, 1), "input_fps": input_fps, "analysed_fps": round(analysed / span, 1),
+               "preview_fps": round(shown / span, 1), "analysed_over_input": round(analysed / span / input_fps, 3),
+               "preview_over_analysed": round(shown / max(analysed, 1), 3), "preview_encode_p95_ms": round(encode_p95, 2),
+               "live_dropped_frames": dropped}
+    figures["targets_met"] = {"preview_fps": figures["preview_fps"] >= APP_TARGETS["preview_fps"],
+                              "analysed_over_input": figures["analysed_over_input"] >= APP_TARGETS["analysed_over_input"]}
+    print(f"app live view over {figures['seconds']} s, sample video at {input_fps:.0f} fps:")
+    print(f"  preview frames delivered  {figures['preview_fps']:6.1f} fps  (target ≥ {APP_TARGETS['preview_fps']:.0f})")
+    print(f"  frames analysed           {figures['analysed_fps']:6.1f} fps  = {figures['analysed_over_input']:.3f} × input"
+          f"  (target ≥ {APP_TARGETS['analysed_over_input']})")
+    print(f"  preview / analysed        {figures['preview_over_analysed']:.3f};  encode p95 {figures['preview_encode_p95_ms']} ms;"
+          f"  live-mode drops {dropped}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+        print(f"figures written to {args.json}")
+    return 0

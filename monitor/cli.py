@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--repeat", type=int, default=5, help="plays of the sample in the throughput runs (default 5)")
     b.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     b.add_argument("--store", type=Path, help="store for the benchmark sessions (default: a temporary folder)")
+    b.add_argument("--app", action="store_true", help="benchmark the app's live view instead (preview fps vs input)")
+    b.add_argument("--app-seconds", type=float, default=30.0, help="length of the app run (default 30)")
 
     e = sub.add_parser("engine", help="run an engine process (e.g. on another machine)")
     e.add_argument("--bind", default="tcp://127.0.0.1:5555", help="endpoint to bind (default tcp://127.0.0.1:5555)")
@@ -131,9 +133,9 @@ def _dispatch(args) -> int:
 
         return run_app(args)
     if args.command == "bench":
-        from .bench import run_bench
+        from .bench import run_app_bench, run_bench
 
-        return run_bench(args)
+        return run_app_bench(args) if args.app else run_bench(args)
     if args.command == "engine":
         from calibration.scale import DEFAULT_IRIS_MM
 

@@ -37,7 +37,7 @@ def _free_port() -> int:
 def _shot(page, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.jpg"), full_page=True, type="jpeg", quality=70)
 
 
 @pytest.fixture
@@ -114,6 +114,11 @@ def test_short_protocol_from_start_to_review(app):
         link.wait_for(timeout=30_000)
         href = link.get_attribute("href")
         assert href == f"/exports/{sid}.pdf"
+        page.locator("#trend-person input").fill("patient-7")
+        page.locator("#trend-person input").press("Enter")
+        page.locator("#trend-show").click()
+        sync_api.expect(page.locator("#trend-text")).to_contain_text("1 session(s) with eye opening, left",
+                                                                      timeout=15_000)
         _shot(page, "4-review")
         browser.close()
     with urllib.request.urlopen(url + href) as r:
