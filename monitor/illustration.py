@@ -68,12 +68,10 @@ def _scale(pts: np.ndarray) -> float:
     return float(np.linalg.norm(pts[L.LEFT_EYE_OUTER] - pts[L.RIGHT_EYE_OUTER]))
 
 
-def _close_eye(pts: np.ndarray, side: str, amount: float = 1.0) -> None:
-    up, lo = _UPPER[side], _LOWER[side]
-    target = lo if amount >= 1 else up
-    pts[up] += amount * (pts[lo] - pts[up]) if amount < 1 else pts[target] - pts[up] + 0.0
-    if amount >= 1:
-        pts[list(_IRIS[side])] = np.nan  # hidden behind the lid
+def _close_eye(pts: np.ndarray, side: str) -> None:
+    """The upper lid down onto the lower one; the iris hidden behind them."""
+    pts[_UPPER[side]] = pts[_LOWER[side]]
+    pts[list(_IRIS[side])] = np.nan
 
 
 def _widen_eye(pts: np.ndarray, side: str, k: float) -> None:

@@ -169,7 +169,8 @@ class LiveCheck:
 
     def _on_result(self, row: dict) -> None:
         t = row["t_capture_ns"] / 1e9
-        image, landmarks = self._image, self._landmarks if row["face"] else None
+        image = self._image
+        landmarks = self._landmarks if row["face"] else None
         light = face_light(image, landmarks) if (image is not None and landmarks is not None) else None
         shape = image.shape[:2] if image is not None else (row["image_height"], row["image_width"])
         with self._lock:

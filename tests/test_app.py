@@ -249,3 +249,39 @@ def test_exports_are_written_into_the_exports_folder(tmp_path, sample_video):
         assert csv.read_text().splitlines()[0].startswith('"frame"')
         with pytest.raises(ValueError):
             export_session(store, r.session_id, "docx")
+
+
+def test_illustrations_move_the_mesh_the_way_each_step_asks():
+    from monitor import illustration as I
+    from monitor import steps as S
+
+    neutral = I.pose(S.NEUTRAL)
+    # gaze left (the patient's left) moves both irises toward image right, unmirrored
+    assert (I.pose("gaze_left")[[468, 473], 0] > neutral[[468, 473], 0] + 1).all()
+    assert (I.pose("gaze_up")[[468, 473], 1] < neutral[[468, 473], 1] - 1).all()
+    # closing the right eye hides only the right iris (468)
+    closed = I.pose(S.RIGHT_EYE_CLOSED)
+    assert np.isnan(closed[468]).all() and np.isfinite(closed[473]).all()
+    assert I.pose(S.RAISING_EYEBROWS)[105, 1] < neutral[105, 1] - 3  # brows up
+    assert I.pose("happiness")[291, 1] < neutral[291, 1] - 3  # mouth corners up
+    drawings = {s: I.draw(s) for s in S.ALL_STEPS}
+    assert all(d.shape == (I.SIZE, I.SIZE, 3) for d in drawings.values())
+    assert all((drawings[s] != drawings[S.NEUTRAL]).any() for s in S.ALL_STEPS if s != S.NEUTRAL)
+    assert (I.draw("gaze_left", mirror=True) == drawings["gaze_left"][:, ::-1]).all()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--protocol", "long"], "unknown protocol 'long'"),
+    (["--protocol", "missing.toml"], "cannot read protocol file missing.toml"),
+    (["--host", "0.0.0.0"], "--auth-file"),
+    (["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"),
+    (["--source", "ftp://example.org/x"], "unsupported URL scheme"),
+    (["--port", "70000"], "--port must be 1–65535"),
+])
+def test_app_command_refuses_bad_input_with_one_line(tmp_path, args, message):
+    from helpers import run_cli
+
+    r = run_cli("app", *args, store=tmp_path, env={"FACEMONITOR_APP_AUTH": ""}, timeout=60)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if not ln.startswith(("W0000", "I0000"))]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], r.stderr
