@@ -163,6 +163,7 @@ def test_browser_camera_feeds_the_pipeline_over_webrtc(app, tmp_path, sample_vid
             time.sleep(0.2)
         assert core.browser_feed.pushed >= 30
         page.get_by_label("browser camera").check()
+        page.locator("#keep-video input").check()  # this session opts in to keeping its raw video
         page.locator("#start").click()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (core.check is None or core.check.snapshot().frames < 60):
@@ -177,3 +178,9 @@ def test_browser_camera_feeds_the_pipeline_over_webrtc(app, tmp_path, sample_vid
     with core.store() as store:
         row = store.get_session(core.check.session_id)
         assert row.source == "browser camera web" and row.frames_with_face >= 60
+        assert row.protocol_status == "aborted"
+    video = cv2.VideoCapture(row.video_path)  # the kept video is a playable H.264 file of the session
+    kept = 0
+    while video.read()[0]:
+        kept += 1
+    assert kept >= 0.9 * row.frames and video.get(cv2.CAP_PROP_FRAME_WIDTH) == 640
