@@ -10,6 +10,8 @@ times a second.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -313,17 +315,12 @@ def build_app(core: AppCore):
             if not sid:
                 return "Choose a session.", None, None, None, None, ""
             try:
-                with core.store() as store:
-                    row = store.get_session(sid)
-                    earlier = [r for r in store.list_sessions(person=row.person) if r.id != row.id] if row.person else []
-                    table = step_frame(step_table(row.summary, store.steps(row.id)))
-                    series = store.read_series(row.id)
-                    notes = store.notes(row.id)
+                v = _session_view(core, sid)
             except FacemonitorError as e:
                 return f"**{e}**", None, None, None, None, ""
-            video = row.video_path if row.video_path and _exists(row.video_path) else None
-            return (results_markdown(row, session_values(row.summary), earlier), table,
-                    plot_session(series), plot_fatigue(row.summary), video, _notes_md(notes))
+            row = v.row
+            video = row.video_path if row.video_path and Path(row.video_path).is_file() else None
+            return (v.markdown, v.steps, plot_session(v.series), plot_fatigue(row.summary), video, _notes_md(v.notes))
 
         open_btn.click(on_open, chosen, [review_md, review_steps, review_plot, review_fatigue, review_video, notes_md])
 
@@ -357,12 +354,6 @@ def build_app(core: AppCore):
     return demo
 
 
-def _exists(path: str) -> bool:
-    from pathlib import Path
-
-    return Path(path).is_file()
-
-
 def _control(core: AppCore, action: str) -> str:
     if core.check is None or not core.check.running:
         return "No check is running."
@@ -371,14 +362,29 @@ def _control(core: AppCore, action: str) -> str:
             "abort": "Stopped. The frames recorded so far are kept."}[action]
 
 
-def _results(core: AppCore, sid: str):
+@dataclass(frozen=True)
+class SessionView:
+    """One logged session as the Results and Review tabs show it."""
+
+    row: object  # store.SessionRow
+    markdown: str
+    steps: pd.DataFrame
+    series: object  # pyarrow.Table
+    notes: list
+
+
+def _session_view(core: AppCore, sid: str) -> SessionView:
     with core.store() as store:
         row = store.get_session(sid)
         earlier = [r for r in store.list_sessions(person=row.person) if r.id != row.id] if row.person else []
-        table = step_frame(step_table(row.summary, store.steps(row.id)))
-        series = store.read_series(row.id)
-    return (results_markdown(row, session_values(row.summary), earlier), table, plot_fatigue(row.summary),
-            plot_session(series))
+        return SessionView(row, results_markdown(row, session_values(row.summary), earlier),
+                           step_frame(step_table(row.summary, store.steps(row.id))), store.read_series(row.id),
+                           store.notes(row.id))
+
+
+def _results(core: AppCore, sid: str):
+    v = _session_view(core, sid)
+    return v.markdown, v.steps, plot_fatigue(v.row.summary), plot_session(v.series)
 
 
 def _export(core: AppCore, sid: str | None, fmt: str) -> str:

@@ -47,15 +47,6 @@ class ProtocolStep:
     duration_s: float  # seconds of good-quality frames the step needs
     continuous: bool = False  # must be held unbroken: a quality break restarts it
 
-    @property
-    def is_gaze(self) -> bool:
-        return self.step in S.GAZE_DIRECTIONS
-
-    @property
-    def eyes_closed(self) -> bool:
-        """The step closes one or both eyes (their lids cannot be measured, by design)."""
-        return self.step in (S.EYES_CLOSED, S.EYES_CLOSED_FIRMLY, S.LEFT_EYE_CLOSED, S.RIGHT_EYE_CLOSED)
-
 
 @dataclass(frozen=True)
 class Protocol:
@@ -139,13 +130,17 @@ def _text(value, where: str, limit: int = 400) -> str:
     return value.strip()
 
 
+def _refuse_unknown(fields, allowed: set, where: str) -> None:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise UsageError(f"{where}: unknown field(s) {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(allowed))})")
+
+
 def protocol_from_dict(data, source: str = "protocol") -> Protocol:
     """Validate a parsed protocol file. Every problem is one UsageError naming where it is."""
     if not isinstance(data, dict):
         raise UsageError(f"{source}: expected a table/object with name, title and steps")
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise UsageError(f"{source}: unknown field(s) {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(_TOP_KEYS))})")
+    _refuse_unknown(data, _TOP_KEYS, source)
     name = data.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise UsageError(f"{source}: name must be 1–40 letters, digits, '-', '_' or '.', got {name!r}")
@@ -161,9 +156,7 @@ def protocol_from_dict(data, source: str = "protocol") -> Protocol:
         where = f"{source}: step {i}"
         if not isinstance(item, dict):
             raise UsageError(f"{where}: expected a table/object with at least 'step'")
-        bad = set(item) - _STEP_KEYS
-        if bad:
-            raise UsageError(f"{where}: unknown field(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(_STEP_KEYS))})")
+        _refuse_unknown(item, _STEP_KEYS, where)
         key = item.get("step")
         if key not in STEP_LIBRARY:
             raise UsageError(f"{where}: unknown step {key!r} (steps: {', '.join(S.ALL_STEPS)})")

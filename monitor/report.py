@@ -240,10 +240,10 @@ def _atomic_write(dest: Path, data: bytes) -> Path:
     return dest
 
 
-def session_document(store: Store, session_id: str) -> dict:
-    row = store.get_session(session_id)
-    return {"session": row.as_dict(), "steps": store.steps(row.id), "notes": store.notes(row.id),
-            "events": store.events(row.id), "step_table": step_table(row.summary, store.steps(row.id)),
+def session_document(store: Store, row: SessionRow) -> dict:
+    steps = store.steps(row.id)
+    return {"session": row.as_dict(), "steps": steps, "notes": store.notes(row.id),
+            "events": store.events(row.id), "step_table": step_table(row.summary, steps),
             "trend_values": session_values(row.summary), "disclaimer": DISCLAIMER}
 
 
@@ -258,9 +258,9 @@ def export_session(store: Store, session_id: str, fmt: str) -> Path:
         export_series(store.read_series(row.id), dest, "csv", False, meta=row.as_dict())
         return dest
     if fmt == "json":
-        return _atomic_write(dest, json.dumps(session_document(store, row.id), indent=1, default=str).encode())
+        return _atomic_write(dest, json.dumps(session_document(store, row), indent=1, default=str).encode())
     if fmt == "pdf":
-        return _atomic_write(dest, pdf_report(store, row.id))
+        return _atomic_write(dest, pdf_report(store, row))
     raise ValueError(f"unknown export format {fmt!r} (csv, json, pdf)")
 
 
@@ -275,11 +275,10 @@ def _latin(text: str) -> str:
     return text.encode("latin-1", "replace").decode("latin-1")
 
 
-def pdf_report(store: Store, session_id: str) -> bytes:
+def pdf_report(store: Store, row: SessionRow) -> bytes:
     from fpdf import FPDF
 
-    doc = session_document(store, session_id)
-    row = store.get_session(session_id)
+    doc = session_document(store, row)
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(True, 15)
     pdf.add_page()

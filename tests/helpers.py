@@ -1,6 +1,7 @@
 """Helpers shared by the tests."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +31,10 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float = 30.0, color: 
         writer.write(f)
     writer.release()
     return path
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

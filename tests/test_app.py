@@ -2,7 +2,6 @@
 steps, trends and exports (the browser tests drive the whole app)."""
 
 import base64
-import socket
 import urllib.error
 import urllib.request
 
@@ -14,6 +13,8 @@ from monitor.errors import StoreError, UsageError
 from monitor.quality import FaceLight, assess, face_light
 from monitor.report import TREND_MEASURES, export_session, session_values, step_table, trend
 from monitor.store import Store
+
+from helpers import free_port, run_cli
 
 
 def _face(w=640, h=480, size=200.0):
@@ -104,12 +105,6 @@ def test_the_app_refuses_another_address_without_credentials(tmp_path):
         start_app(AppConfig(store_root=tmp_path), "0.0.0.0", 7999)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url, auth=None):
     req = urllib.request.Request(url)
     if auth:
@@ -125,7 +120,7 @@ def test_off_loopback_every_route_needs_the_password_and_nothing_but_exports_is_
     from monitor.app_cli import start_app
     from monitor.app_core import AppConfig
 
-    port = _free_port()
+    port = free_port()
     core, server = start_app(AppConfig(store_root=tmp_path / "s", source=str(sample_video), protocol="short"),
                              "0.0.0.0", port, credentials=("clinic", "longenough"))
     try:
@@ -279,8 +274,6 @@ def test_illustrations_move_the_mesh_the_way_each_step_asks():
     (["--port", "70000"], "--port must be 1–65535"),
 ])
 def test_app_command_refuses_bad_input_with_one_line(tmp_path, args, message):
-    from helpers import run_cli
-
     r = run_cli("app", *args, store=tmp_path, env={"FACEMONITOR_APP_AUTH": ""}, timeout=60)
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if not ln.startswith(("W0000", "I0000"))]

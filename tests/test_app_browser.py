@@ -7,13 +7,14 @@ Set FACEMONITOR_SCREENSHOTS=DIR to keep a screenshot of each screen (docs/screen
 
 import os
 import shutil
-import socket
 import time
 import urllib.request
 from pathlib import Path
 
 import cv2
 import pytest
+
+from helpers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -28,12 +29,6 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
 SHOTS = os.environ.get("FACEMONITOR_SCREENSHOTS")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _shot(page, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
@@ -45,7 +40,7 @@ def app(tmp_path, sample_video):
     from monitor.app_cli import start_app
     from monitor.app_core import AppConfig
 
-    port = _free_port()
+    port = free_port()
     core, server = start_app(AppConfig(store_root=tmp_path / "store", source=str(sample_video), protocol="short"),
                              "127.0.0.1", port)
     yield core, f"http://127.0.0.1:{port}"

@@ -1,6 +1,5 @@
 """The landmark runner on real images, and the engine service over real ZeroMQ sockets."""
 
-import socket
 import threading
 import uuid
 
@@ -14,6 +13,8 @@ from monitor import assets, wire
 from monitor.engine import EngineService
 from monitor.kernels import frame_measures, head_angles
 from monitor.transport import EngineClient, LocalEngine
+
+from helpers import free_port
 
 
 def rgb(path):
@@ -114,12 +115,6 @@ def test_wrong_model_hash_is_a_clear_error(tmp_path, monkeypatch):
 
 
 # ---- the engine over real sockets ----------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def tcp_engine():
