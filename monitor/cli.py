@@ -24,6 +24,31 @@ def _fail(message: str) -> int:
     return 2
 
 
+def cnn_args(sp, engine: bool = True) -> None:
+    """The 3D-CNN options shared by analyze, live, app and engine."""
+    sp.add_argument("--cnn", metavar="MODEL.onnx", help="also run this exported 3D-CNN (it needs its model card)")
+    sp.add_argument("--cnn-stride", type=int, default=32, help="frames between clips (default 32)")
+    sp.add_argument("--cnn-mode", choices=("live", "all"), default=None,
+                    help="live: background, newest clip wins (default for live/app); all: every clip (analyze)")
+    sp.add_argument("--cnn-backend", default="onnxruntime-cpu",
+                    help="onnxruntime-cpu (default), onnxruntime-cuda or tensorrt-fp16")
+    sp.add_argument("--cnn-threads", type=int, default=1, help="ONNX Runtime threads for the CNN (default 1)")
+    if engine:
+        sp.add_argument("--cnn-benchmark", action="store_true", help=argparse.SUPPRESS)
+
+
+def cnn_options(args, mode: str = "live"):
+    if not getattr(args, "cnn", None):
+        return None
+    from .engine import CnnOptions
+    from .errors import UsageError
+
+    if args.cnn_stride < 1 or args.cnn_threads < 1:
+        raise UsageError("--cnn-stride and --cnn-threads must be at least 1")
+    return CnnOptions(args.cnn, args.cnn_stride, args.cnn_mode or mode, args.cnn_backend, args.cnn_threads,
+                      getattr(args, "cnn_benchmark", False))
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="facemonitor", description=f"Real-time monitor of facial weakness. {DISCLAIMER}")
     p.add_argument("--version", action="version", version=f"facemonitor {__version__}")
@@ -35,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--engine", metavar="ENDPOINT", help="use a running engine (tcp://host:port) instead of starting one")
         sp.add_argument("--iris-mm", type=float, help="this person's horizontal iris diameter in mm (default 11.7)")
         sp.add_argument("--person", help="pseudonymous person id to file the session under")
+        cnn_args(sp, engine=False)
 
     a = sub.add_parser("analyze", help="analyse a video file or stream into a session")
     a.add_argument("path", help="video file, rtsp/http URL, or camera index")
@@ -78,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--backend", default="mediapipe")
     e.add_argument("--iris-mm", type=float, default=None)
     e.add_argument("--parent-pid", type=int, help="stop when this process ends (set by analyze/live)")
+    cnn_args(e)
 
     s = sub.add_parser("sessions", help="list, show and export logged sessions")
     s.add_argument("--store", type=Path)
@@ -141,7 +168,8 @@ def _dispatch(args) -> int:
 
         from .engine import run_engine
 
-        return run_engine(args.bind, args.control, args.backend, args.iris_mm or DEFAULT_IRIS_MM, args.parent_pid)
+        return run_engine(args.bind, args.control, args.backend, args.iris_mm or DEFAULT_IRIS_MM, args.parent_pid,
+                          cnn_options(args))
     if args.command == "sessions":
         return _sessions(args)
     if args.command == "fetch":
@@ -159,7 +187,8 @@ def session_options(args, source: str, **extra):
     from .pipeline import SessionOptions
 
     return SessionOptions(source=source, store_root=args.store, backend=args.backend, engine_endpoint=args.engine,
-                          iris_mm=args.iris_mm, person=args.person, **extra)
+                          iris_mm=args.iris_mm, person=args.person,
+                          cnn=cnn_options(args, "all" if args.command == "analyze" else "live"), **extra)
 
 
 def _analyze(args) -> int:

@@ -43,6 +43,23 @@ class StreamState:
 
 
 @dataclass
+class CnnOptions:
+    """The 3D-CNN beside the landmarks (see monitor/cnn/live.py)."""
+
+    model: str
+    stride: int = 32
+    mode: str = "live"
+    backend: str = "onnxruntime-cpu"
+    threads: int = 1
+    benchmark: bool = False  # an untrained model for timing: outputs carry no probability
+
+    def args(self) -> list[str]:
+        extra = ["--cnn", self.model, "--cnn-stride", str(self.stride), "--cnn-mode", self.mode,
+                 "--cnn-backend", self.backend, "--cnn-threads", str(self.threads)]
+        return extra + (["--cnn-benchmark"] if self.benchmark else [])
+
+
+@dataclass
 class EngineStats:
     frames: int = 0
     rejected: int = 0
@@ -60,7 +77,7 @@ def to_rgb(image: np.ndarray, fmt: wire.PixelFormat) -> np.ndarray:
 class EngineService:
     def __init__(self, bind: str, control: str | None = None, backend: str = "mediapipe",
                  iris_mm: float = DEFAULT_IRIS_MM, ctx: zmq.Context | None = None, parent_pid: int | None = None,
-                 **runner_options) -> None:
+                 cnn: CnnOptions | None = None, **runner_options) -> None:
         self.bind = bind
         self.parent_pid = parent_pid  # stop when this process is gone (a local engine's client)
         self.control = control
@@ -71,6 +88,9 @@ class EngineService:
         self.stats = EngineStats()
         self.streams: dict[uuid.UUID, StreamState] = {}
         self._spare: LandmarkRunner | None = None
+        self.cnn_options = cnn
+        self.clips = None  # monitor.cnn.live.ClipEngine once loaded
+        self.card = None
         self._running = False
         self._data: zmq.Socket | None = None
         self._control: zmq.Socket | None = None
@@ -82,8 +102,27 @@ class EngineService:
             return runner
         return create_runner(self.backend, **self.runner_options).activate()
 
+    def load_cnn(self) -> None:
+        """Load the clip model named in the options (ModelError when it cannot be used)."""
+        o = self.cnn_options
+        if o is None or self.clips is not None:
+            return
+        from .cnn.live import ClipEngine, load_clip_model
+
+        runner, self.card = load_clip_model(o.model, o.backend, o.threads, allow_untrained=o.benchmark)
+        self.clips = ClipEngine(runner, o.stride, o.mode, report_p=not o.benchmark)
+
+    def cnn_info(self) -> dict | None:
+        if self.clips is None:
+            return None
+        info = self.clips.info
+        return {"arch": info.arch, "frames": info.frames, "size": info.size, "task": info.task,
+                "mode": self.clips.mode, "stride": self.clips.stride, "backend": self.clips.runner.name,
+                "card": self.card.as_dict() if self.card else None, "stats": self.clips.stats.report()}
+
     def warm_up(self) -> None:
         """Load the model (and compile the kernels) before the first client arrives."""
+        self.load_cnn()
         self._spare = create_runner(self.backend, **self.runner_options).activate()
         blank = np.zeros((64, 64, 3), np.uint8)
         self._spare.infer(blank, 0)
@@ -127,10 +166,12 @@ class EngineService:
         if header.kind == wire.Kind.PING:
             return wire.Reply({"kind": "pong", "ping": str(header.stream), "version": __version__,
                                "backend": self.backend, "frames": self.stats.frames, "rejected": self.stats.rejected,
-                               "streams": len(self.streams)})
+                               "streams": len(self.streams), "cnn": self.cnn_info()})
         if header.kind == wire.Kind.END:
             state = self._end_stream(header.stream)
-            return wire.Reply({"kind": "end", "stream": str(header.stream),
+            cnn = self.clips.end_stream(header.stream) if self.clips is not None else []
+            return wire.Reply({"kind": "end", "stream": str(header.stream), "cnn": cnn,
+                               "cnn_stats": self.clips.stats.report() if self.clips is not None else None,
                                "frames": state.frames if state else 0,
                                "frames_with_face": state.frames_with_face if state else 0,
                                "rejected": self.stats.rejected})
@@ -146,6 +187,8 @@ class EngineService:
         t1 = time.perf_counter()
         measures = compute_measures(result, state.scale, rgb)
         t2 = time.perf_counter()
+        cnn = self.clips.frame(header.stream, header.frame_id, rgb, result.landmarks_px) if self.clips else []
+        t3 = time.perf_counter()
         state.frames += 1
         self.stats.frames += 1
         state.frames_with_face += result.face
@@ -154,8 +197,9 @@ class EngineService:
             "t_capture_ns": header.t_capture_ns, "t_media_us": header.t_media_us, "step": header.step,
             "dropped_total": header.dropped_total, "face": result.face, "faces": result.faces,
             "height": header.height, "width": header.width,
-            "measures": nan_to_none(measures),
+            "measures": nan_to_none(measures), "cnn": cnn,
             "timing": {"t_recv_ns": t_recv, "landmarks_ms": (t1 - t0) * 1e3, "kernels_ms": (t2 - t1) * 1e3,
+                       "cnn_ms": (t3 - t2) * 1e3,
                        "t_reply_ns": time.monotonic_ns()},
         }
         return wire.Reply(meta, result.landmarks_px, result.blendshapes, result.matrix)
@@ -227,16 +271,20 @@ class EngineService:
                 self._end_stream(sid)
             if self._spare is not None:
                 self._spare.deactivate()
+            if self.clips is not None:
+                self.clips.close()
+                self.clips = None
             data.close(0)
             if control is not None:
                 control.close(0)
             self._data = self._control = None
 
 
-def run_engine(bind: str, control: str | None, backend: str, iris_mm: float, parent_pid: int | None = None) -> int:
+def run_engine(bind: str, control: str | None, backend: str, iris_mm: float, parent_pid: int | None = None,
+               cnn: CnnOptions | None = None) -> int:
     """Entry point of ``facemonitor engine``: serve until STOP, SIGTERM, SIGINT or the parent's exit."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s engine %(levelname)s %(message)s")
-    service = EngineService(bind, control, backend=backend, iris_mm=iris_mm, parent_pid=parent_pid)
+    service = EngineService(bind, control, backend=backend, iris_mm=iris_mm, parent_pid=parent_pid, cnn=cnn)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     service.open()
     service.warm_up()

@@ -15,8 +15,10 @@ from calibration.baseline import neutral_medians
 from engines.base import BLENDSHAPE_NAMES
 
 from . import wire
+from .cnn.votes import vote
 from .capture import CaptureThread, FrameMailbox, open_capture, parse_source
-from .errors import EngineError, FacemonitorError, SessionIncomplete
+from .engine import CnnOptions
+from .errors import EngineError, FacemonitorError, SessionIncomplete, UsageError
 from .store import SeriesWriter, Store
 from .summary import summarize
 from .transport import EngineClient, LocalEngine
@@ -41,6 +43,8 @@ class SessionOptions:
     step_at: Callable[[float], str] | None = None  # media seconds → protocol step name ("" for none)
     on_start: Callable[[str], None] | None = None  # called with the new session's id
     stop: threading.Event | None = None  # set to end the session (capture stops; frames in flight finish)
+    cnn: CnnOptions | None = None  # run the 3D-CNN in the engine (a started engine only)
+    on_clip: Callable[[dict], None] | None = None  # called with each clip output of the 3D-CNN
 
 
 @dataclass
@@ -111,17 +115,23 @@ def run_session(opts: SessionOptions) -> SessionResult:
     engine = None
     client = None
     try:
+        if opts.cnn is not None:
+            if opts.engine_endpoint:
+                raise UsageError("--cnn starts the model in a local engine; a running engine loads its own "
+                                 "(facemonitor engine --cnn MODEL)")
+            _check_cnn(opts.cnn)
         store = Store(opts.store_root)
         if opts.engine_endpoint:
             client = EngineClient(opts.engine_endpoint, window=opts.window)
-            client.ping(10.0)
+            pong = client.ping(10.0)
         else:
             if opts.iris_mm is None and opts.person:  # the person's own iris diameter, when known
                 known = store.latest_baseline(opts.person)
                 opts.iris_mm = known.iris_mm if known else None
-            engine = LocalEngine(opts.backend, opts.iris_mm, log_dir=store.logs_dir)
+            engine = LocalEngine(opts.backend, opts.iris_mm, log_dir=store.logs_dir,
+                                 extra_args=opts.cnn.args() if opts.cnn else None)
             client = EngineClient(engine.endpoint, window=opts.window)
-            engine.wait_ready(client)
+            pong = engine.wait_ready(client)
     except BaseException:
         cap.release()
         if client:
@@ -132,7 +142,7 @@ def run_session(opts: SessionOptions) -> SessionResult:
             store.close()
         raise
     try:
-        return _record(opts, spec, cap, store, engine, client, t_start)
+        return _record(opts, spec, cap, store, engine, client, t_start, pong.get("cnn"))
     finally:
         client.close()
         if engine:
@@ -140,12 +150,47 @@ def run_session(opts: SessionOptions) -> SessionResult:
         store.close()
 
 
-def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: EngineClient, t_start: float):
+def _check_cnn(cnn: CnnOptions) -> None:
+    """Refuse a clip model the engine would refuse, before anything starts (clear error, nothing written)."""
+    from .cnn.live import load_clip_model
+
+    runner, _ = load_clip_model(cnn.model, "onnxruntime-cpu" if cnn.backend != "onnxruntime-cpu" else cnn.backend,
+                                1, allow_untrained=cnn.benchmark)
+    runner.deactivate()
+
+
+def cnn_summary(table, outputs: list[dict], cnn_info: dict | None) -> dict | None:
+    """The session's 3D-CNN result: per-step decisions and the majority vote, with the model card's
+    validation figures; for an untrained benchmark model, only its rate."""
+    if not cnn_info:
+        return None
+    stats = cnn_info.get("stats") or {}
+    card = cnn_info.get("card")
+    base = {"arch": cnn_info["arch"], "task": cnn_info["task"], "mode": cnn_info["mode"],
+            "stride": cnn_info["stride"], "backend": cnn_info["backend"], "stats": stats}
+    if card is None:
+        return dict(base, benchmark=True, clips=len(outputs))
+    from .cnn.card import CLASS_NAMES, ModelCard
+
+    cols = table.column_names if table is not None else []
+    frames = table.column("frame").to_pylist() if "frame" in cols else []
+    steps = table.column("step").to_pylist() if "step" in cols else None
+    attempts = table.column("step_attempt").to_pylist() if "step_attempt" in cols else None
+    result = vote(frames, steps, attempts, outputs, CLASS_NAMES[card["task"]])
+    model_card = ModelCard(**card)
+    return dict(base, **result, model=model_card.summary_line(), validation=card.get("validation", {}),
+                synthetic=model_card.synthetic, card_created=card.get("created"))
+
+
+def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: EngineClient, t_start: float,
+            cnn_info: dict | None = None):
     sid = store.create_session(spec.describe(), opts.mode, opts.backend, opts.person)
     if opts.on_start is not None:
         opts.on_start(sid)
     writer = SeriesWriter(store.session_dir(sid))
     events: list[tuple[str, str | None, int | None]] = []
+    clips: list[dict] = []  # 3D-CNN outputs not yet stored
+    all_clips: list[dict] = []
     mailbox = FrameMailbox(opts.mode, block=not spec.is_device)
     capture = CaptureThread(spec, mailbox, capture=cap, realtime=opts.realtime or spec.is_device,
                             repeat=opts.repeat, max_seconds=opts.max_seconds,
@@ -194,7 +239,14 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
             last_reply = now
             meta = reply.meta
             kind = meta["kind"]
+            for out in meta.get("cnn") or ():
+                clips.append(out)
+                all_clips.append(out)
+                if opts.on_clip is not None:
+                    opts.on_clip(out)
             if kind == "end":
+                if meta.get("cnn_stats") and cnn_info:
+                    cnn_info["stats"] = meta["cnn_stats"]
                 break
             if kind == "reject":
                 events.append(("engine_rejected", meta.get("reason"), None))
@@ -228,6 +280,8 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
             if now - last_progress > 1.0:
                 store.add_events(sid, events)
                 events.clear()
+                store.add_clip_outputs(sid, clips)
+                clips.clear()
                 store.update_progress(sid, frames, faces, len(mailbox.dropped_ids))
                 last_progress = now
         if capture.error is not None:
@@ -244,12 +298,16 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
         if error:
             events.append(("session_error", error, None))
         store.add_events(sid, events)
+        store.add_clip_outputs(sid, clips)
         span = (t_last_result - t_first_send) if (t_last_result and t_first_send) else 0.0
         fps = (frames - 1) / span if span > 0 and frames > 1 else 0.0
         table = store.read_series(sid)
         baseline = store.latest_baseline(opts.person)
         summary = summarize(table, baseline.as_dict() if baseline else None) if table.num_rows \
             else {"face_found": False, "message": "no frames were processed"}
+        cnn = cnn_summary(table, all_clips, cnn_info)
+        if cnn is not None:
+            summary["cnn"] = cnn
         if opts.person and baseline is None and status == "complete" and summary.get("neutral_medians"):
             store.save_baseline(opts.person, sid, neutral_medians(summary), opts.iris_mm)
             summary["baseline_saved"] = True

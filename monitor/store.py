@@ -97,6 +97,14 @@ CREATE TABLE IF NOT EXISTS notes (
     text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notes_session ON notes(session_id);
+CREATE TABLE IF NOT EXISTS clip_outputs (
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    first_frame INTEGER NOT NULL,
+    last_frame INTEGER NOT NULL,
+    p REAL,
+    ms REAL,
+    PRIMARY KEY (session_id, last_frame)
+);
 """
 # columns added after the first release: (name, SQL type); added to older stores when opened
 SESSION_COLUMNS_ADDED = (("protocol", "TEXT"), ("protocol_status", "TEXT"), ("video_path", "TEXT"))
@@ -253,6 +261,20 @@ class Store:
                 "INSERT INTO events (session_id, at, frame, kind, detail) VALUES (?, ?, ?, ?, ?)",
                 [(session_id, now, frame, kind, detail) for kind, detail, frame in events],
             )
+
+    def add_clip_outputs(self, session_id: str, outputs: list[dict]) -> None:
+        """The 3D-CNN's clip outputs (first_frame, last_frame, p, ms); a repeated clip is written once."""
+        if not outputs:
+            return
+        with self.db:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO clip_outputs (session_id, first_frame, last_frame, p, ms) VALUES (?, ?, ?, ?, ?)",
+                [(session_id, o["first_frame"], o["last_frame"], o["p"], o["ms"]) for o in outputs])
+
+    def clip_outputs(self, session_id: str) -> list[dict]:
+        rows = self.db.execute("SELECT first_frame, last_frame, p, ms FROM clip_outputs WHERE session_id=? "
+                               "ORDER BY last_frame", (session_id,))
+        return [dict(zip(("first_frame", "last_frame", "p", "ms"), r)) for r in rows]
 
     def update_progress(self, session_id: str, frames: int, frames_with_face: int, dropped: int) -> None:
         with self.db:

@@ -101,7 +101,7 @@ class LocalEngine:
     """An engine process started on this machine, on ipc:// endpoints in a private folder."""
 
     def __init__(self, backend: str = "mediapipe", iris_mm: float | None = None, log_dir: Path | None = None,
-                 bind: str | None = None) -> None:
+                 bind: str | None = None, extra_args: list[str] | None = None) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix="fm-"))
         self.endpoint = bind or f"ipc://{self._dir}/frames"
         self.control = f"ipc://{self._dir}/control"
@@ -109,6 +109,7 @@ class LocalEngine:
                "--control", self.control, "--backend", backend, "--parent-pid", str(os.getpid())]
         if iris_mm is not None:
             cmd += ["--iris-mm", str(iris_mm)]
+        cmd += extra_args or []
         log_dir = log_dir or self._dir
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"engine-{os.getpid()}-{int(time.time())}.log"

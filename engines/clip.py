@@ -1,0 +1,300 @@
+"""Clip runners: the 3D-CNN's exported ONNX model under ONNX Runtime (CPU, CUDA) or TensorRT.
+
+Same life cycle as the landmark runners (activate / infer / deactivate, context manager). ``infer`` takes
+uint8 clips (batch, frames, size, size, 3) and returns the probability of class 1 per clip. The model's
+ONNX metadata (written by ``facemonitor cnn export``) says its architecture, input size, task, and
+whether it holds trained weights; a file without it, or whose input does not match, is refused. A GPU
+provider that is missing or that ONNX Runtime silently replaced with the CPU is an error, never a quiet
+fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .base import BackendUnavailable
+
+log = logging.getLogger("facemonitor.clip")
+
+MEAN = np.float32(0.45)
+STD = np.float32(0.225)
+META_PREFIX = "facemonitor."
+INPUT_NAME, OUTPUT_NAME = "clip", "logits"
+
+
+class ClipModelError(ValueError):
+    """An ONNX file that is not a facemonitor clip model, or not the one asked for."""
+
+
+def prepare_clips(clips: np.ndarray) -> np.ndarray:
+    """uint8 (B, T, S, S, 3) RGB → float32 (B, 3, T, S, S), normalised as in training."""
+    if clips.dtype != np.uint8 or clips.ndim != 5 or clips.shape[-1] != 3:
+        raise ValueError(f"expected uint8 clips (batch, frames, size, size, 3), got {clips.dtype} {clips.shape}")
+    x = clips.transpose(0, 4, 1, 2, 3).astype(np.float32)
+    x *= np.float32(1 / 255)
+    x -= MEAN
+    x /= STD
+    return np.ascontiguousarray(x)
+
+
+def softmax_p1(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e[:, 1] / e.sum(axis=1)).astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class ClipModelInfo:
+    path: Path
+    arch: str
+    frames: int
+    size: int
+    task: str
+    trained: bool
+    checkpoint_sha256: str
+
+    def check(self, frames: int | None = None, size: int | None = None, arch: str | None = None) -> None:
+        for name, want in (("frames", frames), ("size", size), ("arch", arch)):
+            if want is not None and getattr(self, name) != want:
+                raise ClipModelError(f"{self.path} is a {self.arch} model for {self.frames} frames of "
+                                     f"{self.size}×{self.size}; asked for {name} {want}")
+
+
+def model_info(meta: dict, path: Path) -> ClipModelInfo:
+    try:
+        return ClipModelInfo(Path(path), meta[META_PREFIX + "arch"], int(meta[META_PREFIX + "frames"]),
+                             int(meta[META_PREFIX + "size"]), meta[META_PREFIX + "task"],
+                             meta[META_PREFIX + "trained"] == "true", meta.get(META_PREFIX + "checkpoint_sha256", ""))
+    except (KeyError, ValueError):
+        raise ClipModelError(f"{path} is not a facemonitor clip model (its ONNX metadata lacks "
+                             "facemonitor.arch/frames/size/task; export it with `facemonitor cnn export`)") from None
+
+
+class ClipRunner(ABC):
+    name = "?"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.info: ClipModelInfo | None = None
+        self._active = False
+
+    def activate(self) -> "ClipRunner":
+        if not self._active:
+            if not self.path.is_file():
+                raise ClipModelError(f"clip model {self.path} does not exist")
+            self._activate()
+            self._active = True
+        return self
+
+    def deactivate(self) -> None:
+        if self._active:
+            self._active = False
+            self._deactivate()
+
+    def __enter__(self) -> "ClipRunner":
+        return self.activate()
+
+    def __exit__(self, *exc) -> None:
+        self.deactivate()
+
+    def infer(self, clips: np.ndarray) -> np.ndarray:
+        """Probability of class 1 for each uint8 clip (B, T, S, S, 3)."""
+        if not self._active:
+            raise RuntimeError(f"{self.name} clip runner is not active; call activate() or use a with-block")
+        info = self.info
+        if clips.ndim == 4:
+            clips = clips[None]
+        if clips.shape[1:] != (info.frames, info.size, info.size, 3):
+            raise ValueError(f"clips must be (batch, {info.frames}, {info.size}, {info.size}, 3), got {clips.shape}")
+        return softmax_p1(self._infer(prepare_clips(clips)))
+
+    @abstractmethod
+    def _activate(self) -> None: ...
+
+    @abstractmethod
+    def _deactivate(self) -> None: ...
+
+    @abstractmethod
+    def _infer(self, x: np.ndarray) -> np.ndarray: ...
+
+
+class OrtClipRunner(ClipRunner):
+    """ONNX Runtime on the CPU (``device="cpu"``, ``threads`` intra-op threads) or CUDA."""
+
+    def __init__(self, path, device: str = "cpu", threads: int = 1) -> None:
+        super().__init__(path)
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be cpu or cuda, got {device!r}")
+        self.device, self.threads = device, threads
+        self.name = f"onnxruntime-{device}"
+        self._session = None
+
+    def _activate(self) -> None:
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        want = "CUDAExecutionProvider" if self.device == "cuda" else "CPUExecutionProvider"
+        if want not in available:
+            raise BackendUnavailable(f"ONNX Runtime has no {want} here (pip install 'facemonitor[gpu]'); "
+                                     f"available: {', '.join(available)}")
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(self.path), so, providers=[want])
+        except Exception as e:  # ORT raises its own Fail/InvalidProtobuf types
+            raise ClipModelError(f"{self.path} is not a readable ONNX model: {str(e).splitlines()[0][:200]}") from None
+        if session.get_providers()[0] != want:
+            raise BackendUnavailable(f"ONNX Runtime fell back to {session.get_providers()[0]} instead of {want}")
+        self.info = model_info(session.get_modelmeta().custom_metadata_map, self.path)
+        inputs = session.get_inputs()
+        shape = inputs[0].shape if len(inputs) == 1 else None
+        want_shape = [3, self.info.frames, self.info.size, self.info.size]
+        if shape is None or inputs[0].name != INPUT_NAME or list(shape[1:]) != want_shape:
+            raise ClipModelError(f"{self.path}: input {[(i.name, i.shape) for i in inputs]} does not match its "
+                                 f"metadata (clip: [batch, {', '.join(map(str, want_shape))}])")
+        self._session = session
+
+    def _deactivate(self) -> None:
+        self._session = None
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        return self._session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+
+
+class TensorRTClipRunner(ClipRunner):
+    """TensorRT engine built from the ONNX model (fp16, or int8 with a calibrator), cached on disk.
+
+    The engine cache key is the ONNX file's SHA-256, the GPU, its compute capability, the TensorRT
+    version and the precision, so an engine built for another GPU or version is rebuilt, with a log line
+    saying why. Buffers are PyTorch CUDA tensors (the ``train`` extra on a GPU machine).
+    """
+
+    MAX_BATCH = 16
+
+    def __init__(self, path, precision: str = "fp16", cache_dir: Path | None = None, calibrator=None) -> None:
+        super().__init__(path)
+        if precision not in ("fp16", "int8", "fp32"):
+            raise ValueError(f"precision must be fp16, int8 or fp32, got {precision!r}")
+        if precision == "int8" and calibrator is None:
+            raise ValueError("int8 needs a calibrator (calibration.int8.CropCalibrator)")
+        self.precision, self.calibrator = precision, calibrator
+        self.cache_dir = Path(cache_dir) if cache_dir else self.path.parent / "trt-cache"
+        self.name = f"tensorrt-{precision}"
+        self.engine_path: Path | None = None
+        self._engine = self._context = self._torch = None
+
+    def _activate(self) -> None:
+        try:
+            import tensorrt as trt
+            import torch
+        except ImportError as e:
+            raise BackendUnavailable(f"the tensorrt clip runner needs {e.name} (pip install 'facemonitor[gpu,train]')") from None
+        if not torch.cuda.is_available():
+            raise BackendUnavailable("the tensorrt clip runner needs a CUDA GPU; none is visible")
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+        self.info = model_info(sess.get_modelmeta().custom_metadata_map, self.path)
+        del sess
+        self._torch = torch
+        props = torch.cuda.get_device_properties(0)
+        key = json.dumps([file_sha256(self.path), props.name, f"{props.major}.{props.minor}", trt.__version__,
+                          self.precision])
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.engine_path = self.cache_dir / f"{self.path.stem}-{digest}.engine"
+        logger = trt.Logger(trt.Logger.WARNING)
+        runtime = trt.Runtime(logger)
+        engine = None
+        if self.engine_path.is_file():
+            engine = runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
+            if engine is None:
+                log.warning("cached TensorRT engine %s does not load here; rebuilding", self.engine_path)
+        if engine is None:
+            blob = self._build(trt, logger)
+            tmp = self.engine_path.with_name(f".{self.engine_path.name}.tmp")
+            tmp.write_bytes(blob)
+            os.replace(tmp, self.engine_path)
+            engine = runtime.deserialize_cuda_engine(blob)
+        self._engine = engine
+        self._context = engine.create_execution_context()
+
+    def _build(self, trt, logger) -> bytes:
+        builder = trt.Builder(logger)
+        network = builder.create_network(0)
+        parser = trt.OnnxParser(network, logger)
+        if not parser.parse(self.path.read_bytes()):
+            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise ClipModelError(f"TensorRT cannot parse {self.path}: {errors}")
+        config = builder.create_builder_config()
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 4 << 30)
+        timing_path = self.cache_dir / "timing.cache"
+        cache = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file() else b"")
+        config.set_timing_cache(cache, ignore_mismatch=False)
+        if self.precision in ("fp16", "int8"):
+            config.set_flag(trt.BuilderFlag.FP16)
+        if self.precision == "int8":
+            config.set_flag(trt.BuilderFlag.INT8)
+            config.int8_calibrator = self.calibrator.tensorrt_calibrator(trt)
+        shape = (3, self.info.frames, self.info.size, self.info.size)
+        profile = builder.create_optimization_profile()
+        profile.set_shape(INPUT_NAME, (1, *shape), (1, *shape), (self.MAX_BATCH, *shape))
+        config.add_optimization_profile(profile)
+        if self.precision == "int8":
+            config.set_calibration_profile(profile)
+        log.info("building TensorRT %s engine for %s (minutes, once)", self.precision, self.path.name)
+        blob = builder.build_serialized_network(network, config)
+        if blob is None:
+            raise ClipModelError(f"TensorRT could not build an engine from {self.path}")
+        timing_path.write_bytes(memoryview(config.get_timing_cache().serialize()))
+        return bytes(blob)
+
+    def _deactivate(self) -> None:
+        self._context = self._engine = None
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        n = x.shape[0]
+        if n > self.MAX_BATCH:
+            return np.concatenate([self._infer(x[i:i + self.MAX_BATCH]) for i in range(0, n, self.MAX_BATCH)])
+        inp = torch.from_numpy(x).cuda()
+        out = torch.empty((n, 2), dtype=torch.float32, device="cuda")
+        self._context.set_input_shape(INPUT_NAME, tuple(inp.shape))
+        self._context.set_tensor_address(INPUT_NAME, inp.data_ptr())
+        self._context.set_tensor_address(OUTPUT_NAME, out.data_ptr())
+        stream = torch.cuda.current_stream()
+        if not self._context.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError("TensorRT execution failed")
+        stream.synchronize()
+        return out.cpu().numpy()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+CLIP_BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "tensorrt-fp16")
+
+
+def create_clip_runner(path, backend: str = "onnxruntime-cpu", threads: int = 1) -> ClipRunner:
+    if backend == "onnxruntime-cpu":
+        return OrtClipRunner(path, "cpu", threads)
+    if backend == "onnxruntime-cuda":
+        return OrtClipRunner(path, "cuda", threads)
+    if backend == "tensorrt-fp16":
+        return TensorRTClipRunner(path, "fp16")
+    raise BackendUnavailable(f"unknown clip backend {backend!r}; known: {', '.join(CLIP_BACKENDS)}")
