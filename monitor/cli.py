@@ -126,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     sx.add_argument("--out", type=Path, help="output file (default: <id>.<format> in the current folder)")
     sx.add_argument("--landmarks", action="store_true", help="include the 478×3 landmarks (JSON only)")
 
+    from .cnn.cli import add_parser as add_cnn_parser
+
+    add_cnn_parser(sub)
+
     f = sub.add_parser("fetch", help="download and verify the model and sample media now")
     f.add_argument("--all-samples", action="store_true")
     return p
@@ -172,6 +176,10 @@ def _dispatch(args) -> int:
                           cnn_options(args))
     if args.command == "sessions":
         return _sessions(args)
+    if args.command == "cnn":
+        from .cnn.cli import run as run_cnn
+
+        return run_cnn(args)
     if args.command == "fetch":
         from . import assets
 
