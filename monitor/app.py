@@ -104,6 +104,26 @@ def _bars_frame(latest: dict) -> pd.DataFrame:
     return pd.DataFrame(rows or [{"measure": "—", "mm": 0.0}])
 
 
+def cnn_markdown(cnn: dict | None) -> list[str]:
+    """The 3D-CNN's votes, only for a model with a card, and always with the card's validation figures."""
+    if not cnn or cnn.get("benchmark") or not cnn.get("model"):
+        return []
+    classes = cnn.get("classes") or ["class 0", "class 1"]
+    lines = ["", "**Research model (3D-CNN) — not a diagnosis**",
+             f"- Model: {cnn['model']}" + (" **Trained on synthetic data: its output means nothing about this "
+                                            "person.**" if cnn.get("synthetic") else ""),
+             f"- Clips scored: {cnn.get('clips', 0)} ({cnn['stats'].get('clips_per_s', '—')} clips/s, "
+             f"{cnn['stats'].get('skipped', 0)} skipped for newer ones)"]
+    if cnn.get("steps"):
+        lines.append("- Per step (mean probability of " + f"{classes[1]}, 0–1 → decision): " + "; ".join(
+            f"{k} {v['mean_p']:.2f} → {v['decision']}" for k, v in cnn["steps"].items()))
+    votes = cnn.get("votes") or [0, 0]
+    decision = cnn.get("decision") or "undecided"
+    lines.append(f"- Majority vote over {'steps' if cnn.get('level') == 'steps' else 'clips'}: {classes[0]} "
+                 f"{votes[0]}, {classes[1]} {votes[1]} → **{decision}**")
+    return lines
+
+
 def results_markdown(row, values: dict, earlier: list) -> str:
     s = row.summary or {}
     lines = [f"### Session {row.id}", f"Person **{row.person or '—'}** · protocol **{row.protocol or '—'}** "
@@ -137,6 +157,7 @@ def results_markdown(row, values: dict, earlier: list) -> str:
                 lines.append(f"- {TREND_MEASURES[k].label}: {d:+.2f} mm")
     elif s.get("baseline_saved"):
         lines += ["", "This was the person's first check: its neutral step is now their baseline."]
+    lines += cnn_markdown(s.get("cnn"))
     if earlier:
         lines += ["", "**Earlier sessions of this person** (neutral medians, mm)", "",
                   "| session | eye opening L | eye opening R | MRD1 L | MRD1 R |", "|---|---|---|---|---|"]

@@ -49,7 +49,7 @@ def start_app(config, host: str = "127.0.0.1", port: int = 7860, credentials=Non
 
 def run_app(args) -> int:
     from .app_core import AppConfig
-    from .cli import DISCLAIMER
+    from .cli import DISCLAIMER, cnn_options
 
     credentials = read_credentials(args.auth_file)
     ssl = None
@@ -61,7 +61,11 @@ def run_app(args) -> int:
                 raise UsageError(f"{p}: no such file")
         ssl = (args.tls_cert, args.tls_key)
     config = AppConfig(store_root=args.store, source=args.source, protocol=args.protocol, backend=args.backend,
-                       engine_endpoint=args.engine, iris_mm=args.iris_mm)
+                       engine_endpoint=args.engine, iris_mm=args.iris_mm, cnn=cnn_options(args, "live"))
+    if config.cnn is not None:  # refuse an untrained or uncarded model before the page opens
+        from .pipeline import check_cnn
+
+        check_cnn(config.cnn)
     core, server = start_app(config, args.host, args.port, credentials, ssl)
     scheme = "https" if ssl else "http"
     print(f"facemonitor app: {scheme}://{args.host}:{args.port}/  ({core.source_note}; store {core.store_root})",

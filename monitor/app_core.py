@@ -30,6 +30,7 @@ class AppConfig:
     backend: str = "mediapipe"
     engine_endpoint: str | None = None
     iris_mm: float | None = None
+    cnn: object | None = None  # monitor.engine.CnnOptions: a trained 3D-CNN with its card
 
 
 def default_source(requested: str | None) -> tuple[str, str]:
@@ -78,7 +79,8 @@ class AppCore:
             src = source or self.source
             request = CheckRequest(self.protocols[protocol], src, person, keep_video, self.config.iris_mm, mirror)
             self.check = LiveCheck(request, store_root=self.store_root, backend=self.config.backend,
-                                   engine_endpoint=self.config.engine_endpoint, preview=self.preview).start()
+                                   engine_endpoint=self.config.engine_endpoint, preview=self.preview,
+                                   cnn=self.config.cnn).start()
             return self.check
 
     def stop_check(self) -> None:

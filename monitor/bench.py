@@ -238,3 +238,68 @@ def run_app_bench(args) -> int:
         args.json.write_text(json.dumps(figures, indent=2))
         print(f"figures written to {args.json}")
     return 0
+
+
+def clip_inference_ms(model: Path, threads: int, n: int) -> dict:
+    """ONNX Runtime on the CPU: one 64-frame clip at a time, warm, ``n`` clips."""
+    from engines.clip import OrtClipRunner
+
+    with OrtClipRunner(model, "cpu", threads) as runner:
+        info = runner.info
+        clip = np.random.default_rng(0).integers(0, 256, (1, info.frames, info.size, info.size, 3), dtype=np.uint8)
+        runner.infer(clip)
+        ms = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            runner.infer(clip)
+            ms.append((time.perf_counter() - t0) * 1e3)
+    return {"threads": threads, "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p95_ms": round(float(np.percentile(ms, 95)), 1), "clips_per_s": round(1e3 / float(np.median(ms)), 2)}
+
+
+def run_cnn_bench(args) -> int:
+    """The 3D-CNN's cost: clip inference alone, and the live rate it sustains beside the landmarks
+    (same run: live sessions at the sample's 30 fps without and with the CNN)."""
+    from .cnn.checkpoint import export_onnx
+    from .engine import CnnOptions
+
+    sample = assets.sample_path()
+    work = Path(tempfile.mkdtemp(prefix="facemonitor-cnn-bench-"))
+    store = args.store or work / "store"
+    model = work / f"{args.cnn_arch}-{args.cnn_frames}x{args.cnn_size}.onnx"
+    print(f"exporting {args.cnn_arch} ({args.cnn_frames}×{args.cnn_size}, untrained weights: timing only) …", flush=True)
+    export_onnx(model, args.cnn_arch, args.cnn_frames, args.cnn_size)
+    print("1/3 clip inference alone, ONNX Runtime CPU …", flush=True)
+    alone = {t: clip_inference_ms(model, t, args.cnn_clips) for t in (1, 2)}
+    seconds = args.live_seconds
+    repeat = max(1, math.ceil(seconds / (72 / 30.0)) + 1)
+    runs = {}
+    for i, (name, cnn) in enumerate((("without", None),
+                                     ("with", CnnOptions(str(model), args.cnn_stride, "live", threads=1,
+                                                         benchmark=True))), start=2):
+        print(f"{i}/3 live mode at 30 fps for {seconds:.0f} s, {name} the CNN …", flush=True)
+        r = run_session(SessionOptions(str(sample), store_root=store, mode="live", realtime=True, repeat=repeat,
+                                       max_seconds=seconds, cnn=cnn))
+        runs[name] = {"frames": r.frames, "fps": round(r.processing_fps, 2), "dropped": r.dropped_frames,
+                      "latency_ms": r.stages.report()["latency"],
+                      "cnn": (r.summary.get("cnn") or {}).get("stats")}
+    w, c = runs["without"], runs["with"]
+    figures = {"model": {"arch": args.cnn_arch, "frames": args.cnn_frames, "size": args.cnn_size},
+               "clip_inference_cpu": alone, "live": runs, "stride": args.cnn_stride,
+               "landmark_fps_ratio": round(c["fps"] / w["fps"], 3) if w["fps"] else None,
+               "latency_p95_ratio": round(c["latency_ms"]["p95_ms"] / w["latency_ms"]["p95_ms"], 2)
+               if w["latency_ms"]["p95_ms"] else None}
+    print()
+    for t, a in alone.items():
+        print(f"clip inference, {t} thread{'s' if t > 1 else ''}: p50 {a['p50_ms']} ms, p95 {a['p95_ms']} ms "
+              f"({a['clips_per_s']} clips/s)")
+    s = c["cnn"] or {}
+    print(f"live beside the landmarks (1 thread, nice +10, a clip due every {args.cnn_stride} frames): "
+          f"{s.get('clips_per_s')} clips/s run, {s.get('skipped')} skipped for a newer clip")
+    print(f"landmark path: {w['fps']} fps without, {c['fps']} fps with the CNN (ratio {figures['landmark_fps_ratio']}); "
+          f"dropped {w['dropped']} / {c['dropped']}; latency p95 {w['latency_ms']['p95_ms']} / "
+          f"{c['latency_ms']['p95_ms']} ms")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+        print(f"figures written to {args.json}")
+    return 0

@@ -97,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--store", type=Path, help="store for the benchmark sessions (default: a temporary folder)")
     b.add_argument("--app", action="store_true", help="benchmark the app's live view instead (preview fps vs input)")
     b.add_argument("--app-seconds", type=float, default=30.0, help="length of the app run (default 30)")
+    b.add_argument("--cnn", action="store_true", help="benchmark the 3D-CNN instead (clip time, live rate beside the landmarks)")
+    b.add_argument("--cnn-arch", default="r3d18", choices=("r3d18", "r3d34", "r3d50"))
+    b.add_argument("--cnn-frames", type=int, default=64)
+    b.add_argument("--cnn-size", type=int, default=112)
+    b.add_argument("--cnn-stride", type=int, default=32)
+    b.add_argument("--cnn-clips", type=int, default=20, help="clips timed alone (default 20)")
 
     e = sub.add_parser("engine", help="run an engine process (e.g. on another machine)")
     e.add_argument("--bind", default="tcp://127.0.0.1:5555", help="endpoint to bind (default tcp://127.0.0.1:5555)")
@@ -164,9 +170,9 @@ def _dispatch(args) -> int:
 
         return run_app(args)
     if args.command == "bench":
-        from .bench import run_app_bench, run_bench
+        from .bench import run_app_bench, run_bench, run_cnn_bench
 
-        return run_app_bench(args) if args.app else run_bench(args)
+        return run_cnn_bench(args) if args.cnn else run_app_bench(args) if args.app else run_bench(args)
     if args.command == "engine":
         from calibration.scale import DEFAULT_IRIS_MM
 

@@ -61,11 +61,12 @@ class CheckSnapshot:
 
 class LiveCheck:
     def __init__(self, request: CheckRequest, *, store_root: Path | None, backend: str = "mediapipe",
-                 engine_endpoint: str | None = None, preview: PreviewEncoder | None = None) -> None:
+                 engine_endpoint: str | None = None, preview: PreviewEncoder | None = None, cnn=None) -> None:
         self.request = request
         self.store_root = store_root
         self.backend = backend
         self.engine_endpoint = engine_endpoint
+        self.cnn = cnn
         self.run = ProtocolRun(request.protocol)
         self.preview = preview or PreviewEncoder()
         self.stop_event = threading.Event()
@@ -105,7 +106,8 @@ class LiveCheck:
         opts = SessionOptions(source=r.source, store_root=self.store_root, backend=self.backend, mode="live",
                               realtime=True, repeat=1_000_000, engine_endpoint=self.engine_endpoint,
                               iris_mm=r.iris_mm, person=r.person, on_result=self._on_result,
-                              on_preview=self._on_preview, on_start=self._on_start, stop=self.stop_event)
+                              on_preview=self._on_preview, on_start=self._on_start, stop=self.stop_event,
+                              cnn=self.cnn)
         try:
             self.result = run_session(opts)
         except FacemonitorError as e:

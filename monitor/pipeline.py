@@ -119,7 +119,7 @@ def run_session(opts: SessionOptions) -> SessionResult:
             if opts.engine_endpoint:
                 raise UsageError("--cnn starts the model in a local engine; a running engine loads its own "
                                  "(facemonitor engine --cnn MODEL)")
-            _check_cnn(opts.cnn)
+            check_cnn(opts.cnn)
         store = Store(opts.store_root)
         if opts.engine_endpoint:
             client = EngineClient(opts.engine_endpoint, window=opts.window)
@@ -150,12 +150,11 @@ def run_session(opts: SessionOptions) -> SessionResult:
         store.close()
 
 
-def _check_cnn(cnn: CnnOptions) -> None:
+def check_cnn(cnn: CnnOptions) -> None:
     """Refuse a clip model the engine would refuse, before anything starts (clear error, nothing written)."""
     from .cnn.live import load_clip_model
 
-    runner, _ = load_clip_model(cnn.model, "onnxruntime-cpu" if cnn.backend != "onnxruntime-cpu" else cnn.backend,
-                                1, allow_untrained=cnn.benchmark)
+    runner, _ = load_clip_model(cnn.model, "onnxruntime-cpu", 1, allow_untrained=cnn.benchmark)  # the CPU reads any
     runner.deactivate()
 
 

@@ -408,3 +408,61 @@ def test_analyze_refuses_an_untrained_model_before_anything_is_recorded(checkpoi
     assert not (store / "sessions").exists() or not any((store / "sessions").iterdir())
     r = run_cli("analyze", sample_video, "--cnn", tmp_path / "missing.onnx", store=store)
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_dataset_from_logged_sessions_cuts_clips_inside_steps(sample_video, tmp_path):
+    from helpers import run_cli
+
+    from monitor.cnn.dataset import Dataset
+    from monitor.store import Store
+
+    steps = tmp_path / "steps.csv"
+    steps.write_text("0,1.2,neutral\n1.2,2.4,happiness\n")
+    store = tmp_path / "store"
+    r = run_cli("analyze", sample_video, "--json", "--steps", steps, "--person", "P1", store=store)
+    assert r.returncode == 0, r.stderr
+    sid = json.loads(r.stdout)["session_id"]
+    r = run_cli("analyze", sample_video, "--json", "--person", "P3", store=store)  # not labelled: ignored
+    with Store(store) as s:
+        s.set_video(sid, sample_video)  # a file analysed in record mode: one video frame per series row
+    labels = tmp_path / "labels.csv"
+    labels.write_text("subject,diagnosis,qmg\nP1,MG,11\nP2,control,\n")
+    out = tmp_path / "ds"
+    r = run_cli("cnn", "dataset", "--from-store", "--labels", labels, "--out", out, "--frames", 16, "--size", 64,
+                store=store)
+    assert r.returncode == 2 and "without any usable video: P2" in r.stderr and not out.exists()
+    labels.write_text("subject,diagnosis,qmg\nP1,MG,11\n")
+    r = run_cli("cnn", "dataset", "--from-store", "--labels", labels, "--out", out, "--frames", 16, "--size", 64,
+                store=store)
+    assert r.returncode == 0, r.stderr
+    ds = Dataset.open(out)
+    assert [(row["step"], row["session"]) for row in ds.index] == [("neutral", sid), ("happiness", sid)]
+    assert int(ds.index[0]["first_frame"]) == 15  # the step's first 0.5 s left out
+    assert ds.clip(0).shape == (16, 64, 64, 3)
+    assert np.isfinite(ds.features[:, 0]).all()  # eye aperture medians came from the stored series
+    assert ds.labels()["P1"].label("severity") == 1
+
+
+def test_results_show_the_cnn_only_with_its_card():
+    from monitor.app import cnn_markdown
+
+    stats = {"clips": 3, "skipped": 1, "clips_per_s": 0.5}
+    assert cnn_markdown(None) == []
+    assert cnn_markdown({"benchmark": True, "stats": stats, "clips": 3}) == []  # untrained: never shown
+    md = "\n".join(cnn_markdown({
+        "model": _card().summary_line(), "synthetic": True, "classes": ["control", "MG"], "clips": 3,
+        "stats": stats, "steps": {"neutral": {"clips": 2, "mean_p": 0.71, "decision": "MG"}},
+        "votes": [0, 1], "decision": "MG", "level": "steps"}))
+    assert "not a diagnosis" in md and "patient-level AUC 0.95 (95% CI 0.80–1.00)" in md
+    assert "synthetic data" in md and "neutral 0.71 → MG" in md and "control 0, MG 1 → **MG**" in md
+
+
+@needs_torch
+def test_app_refuses_an_untrained_model_before_serving(tmp_path):
+    from helpers import free_port, run_cli
+
+    from monitor.cnn.checkpoint import export_onnx
+
+    untrained = export_onnx(tmp_path / "u.onnx", "r3d18", 16, 64)["onnx"]
+    r = run_cli("app", "--cnn", untrained, "--port", free_port(), "--source", "x.mp4", store=tmp_path / "s", timeout=60)
+    assert r.returncode == 2 and "untrained" in r.stderr

@@ -164,6 +164,8 @@ def cross_validate(ds: Dataset, cfg: TrainConfig, log=None) -> tuple[dict, dict,
     validation = evaluate(groups, y, p)
     validation["k"] = cfg.k
     validation["per_fold"] = per_fold
+    fold_aucs = [f["auc"] for f in per_fold if f["auc"] is not None]
+    validation["fold_auc_mean"] = round(float(np.mean(fold_aucs)), 4) if fold_aucs else None
     return validation, {"k": cfg.k, "grouped_by": "subject", "stratified": True, "seed": cfg.seed,
                         "assignment": assignment}, p
 
@@ -184,7 +186,7 @@ def train(dataset: Path, out: Path, cfg: TrainConfig, log=None) -> dict:
 
     base = cross_validated_baseline(ds, cfg.task, folds["assignment"], "random_forest", seed=cfg.seed)
     validation["baselines"] = {"random_forest": {k: base["metrics"][k] for k in
-                                                 ("auc", "auc_ci95", "sensitivity", "specificity", "accuracy")}}
+                                                 ("auc", "auc_ci95", "sensitivity", "specificity", "accuracy", "n")}}
     model = _fit(ds, rows, y, cfg, log, "final model")
     save_checkpoint(model, out, ds.frames, ds.size, cfg.task)
     from .card import sha256_file
