@@ -92,7 +92,11 @@ class ClipEngine:
             if window.due():
                 clip = window.clip()
                 if self.mode == "all":
-                    self._put_done(stream, self._run(clip))
+                    try:
+                        self._put_done(stream, self._run(clip))
+                    except Exception:  # the frame's landmarks still go back; the engine log keeps the reason
+                        log.exception("clip inference failed")
+                        self.stats.skipped += 1
                 else:
                     with self._cv:
                         if stream in self._pending:
