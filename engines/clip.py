@@ -280,6 +280,7 @@ class TensorRTClipRunner(ClipRunner):
 
 
 def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks (monitor.assets uses the same function)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

