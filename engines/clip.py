@@ -68,6 +68,18 @@ class ClipModelInfo:
                                      f"{self.size}×{self.size}; asked for {name} {want}")
 
 
+def checked_model_info(session, path: Path) -> ClipModelInfo:
+    """The model's metadata from an ONNX Runtime session, with its one input checked against it."""
+    info = model_info(session.get_modelmeta().custom_metadata_map, path)
+    inputs = session.get_inputs()
+    shape = inputs[0].shape if len(inputs) == 1 else None
+    want_shape = [3, info.frames, info.size, info.size]
+    if shape is None or inputs[0].name != INPUT_NAME or list(shape[1:]) != want_shape:
+        raise ClipModelError(f"{path}: input {[(i.name, i.shape) for i in inputs]} does not match its "
+                             f"metadata (clip: [batch, {', '.join(map(str, want_shape))}])")
+    return info
+
+
 def model_info(meta: dict, path: Path) -> ClipModelInfo:
     try:
         return ClipModelInfo(Path(path), meta[META_PREFIX + "arch"], int(meta[META_PREFIX + "frames"]),
@@ -155,13 +167,7 @@ class OrtClipRunner(ClipRunner):
             raise ClipModelError(f"{self.path} is not a readable ONNX model: {str(e).splitlines()[0][:200]}") from None
         if session.get_providers()[0] != want:
             raise BackendUnavailable(f"ONNX Runtime fell back to {session.get_providers()[0]} instead of {want}")
-        self.info = model_info(session.get_modelmeta().custom_metadata_map, self.path)
-        inputs = session.get_inputs()
-        shape = inputs[0].shape if len(inputs) == 1 else None
-        want_shape = [3, self.info.frames, self.info.size, self.info.size]
-        if shape is None or inputs[0].name != INPUT_NAME or list(shape[1:]) != want_shape:
-            raise ClipModelError(f"{self.path}: input {[(i.name, i.shape) for i in inputs]} does not match its "
-                                 f"metadata (clip: [batch, {', '.join(map(str, want_shape))}])")
+        self.info = checked_model_info(session, self.path)
         self._session = session
 
     def _deactivate(self) -> None:
@@ -186,7 +192,7 @@ class TensorRTClipRunner(ClipRunner):
         if precision not in ("fp16", "int8", "fp32"):
             raise ValueError(f"precision must be fp16, int8 or fp32, got {precision!r}")
         if precision == "int8" and calibrator is None:
-            raise ValueError("int8 needs a calibrator (calibration.int8.CropCalibrator)")
+            raise ValueError("int8 needs a calibrator (calibration.int8.CropCalibrationData)")
         self.precision, self.calibrator = precision, calibrator
         self.cache_dir = Path(cache_dir) if cache_dir else self.path.parent / "trt-cache"
         self.name = f"tensorrt-{precision}"
@@ -203,9 +209,8 @@ class TensorRTClipRunner(ClipRunner):
             raise BackendUnavailable("the tensorrt clip runner needs a CUDA GPU; none is visible")
         import onnxruntime as ort
 
-        sess = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
-        self.info = model_info(sess.get_modelmeta().custom_metadata_map, self.path)
-        del sess
+        self.info = checked_model_info(ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"]),
+                                       self.path)
         self._torch = torch
         props = torch.cuda.get_device_properties(0)
         key = json.dumps([file_sha256(self.path), props.name, f"{props.major}.{props.minor}", trt.__version__,

@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -209,12 +210,10 @@ def build_dataset(items: list[VideoItem], labels: dict[str, SubjectLabel], out: 
     if not items:
         raise ModelError("no videos to build a dataset from")
     _check_subjects(items, labels)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "clips").mkdir(parents=True)
     eface_keys = sorted({k for lab in labels.values() for k in lab.eface})
     index, feats = [], []
-    try:
+    with new_folder(out) as tmp:
+        (tmp / "clips").mkdir()
         for k, item in enumerate(items):
             video_frames, cols = _analysed(item)
             need_step = any(cols["labels"])
@@ -248,11 +247,22 @@ def build_dataset(items: list[VideoItem], labels: dict[str, SubjectLabel], out: 
                 "synthetic": synthetic, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 "facemonitor_version": __version__}
         (tmp / "dataset.json").write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, out)
+    return meta
+
+
+@contextmanager
+def new_folder(out: Path) -> Iterator[Path]:
+    """A folder written under a temporary name beside ``out`` and renamed to ``out`` only when the block
+    ends normally; on any failure it is removed, so ``out`` is either whole or absent."""
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return meta
+    os.replace(tmp, out)
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:

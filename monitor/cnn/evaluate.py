@@ -9,10 +9,18 @@ import numpy as np
 
 from .card import ModelError
 from .dataset import Dataset
-from .metrics import evaluate, roc_plot
+from .metrics import evaluate, roc_plot, subject_curve
 
 
-def _onnx_probabilities(path: Path, ds: Dataset, rows: np.ndarray, batch: int = 4) -> tuple[str, np.ndarray]:
+def _task_rows(ds: Dataset, task: str):
+    rows, y, groups = ds.task_rows(task)
+    if not len(rows):
+        raise ModelError(f"the dataset has no subjects for the {task} task")
+    return rows, y, groups
+
+
+def _onnx_probabilities(path: Path, ds: Dataset, batch: int = 4):
+    """(task, labels, subjects, probabilities) from an exported model, loaded once."""
     from engines.clip import ClipModelError, OrtClipRunner
 
     try:
@@ -20,11 +28,23 @@ def _onnx_probabilities(path: Path, ds: Dataset, rows: np.ndarray, batch: int = 
     except ClipModelError as e:
         raise ModelError(str(e)) from None
     with runner:
-        if not runner.info.trained:
+        info = runner.info
+        if not info.trained:
             raise ModelError(f"{path} holds untrained weights; there is nothing to evaluate")
-        _same_input(path, runner.info.frames, runner.info.size, ds)
+        _same_input(path, info.frames, info.size, ds)
+        rows, y, groups = _task_rows(ds, info.task)
         p = [runner.infer(np.stack([ds.clip(j) for j in rows[i:i + batch]])) for i in range(0, len(rows), batch)]
-    return runner.info.task, np.concatenate(p)
+    return info.task, y, groups, np.concatenate(p)
+
+
+def _checkpoint_probabilities(path: Path, ds: Dataset):
+    from .checkpoint import load_checkpoint
+    from .train import predict
+
+    ck = load_checkpoint(path)
+    _same_input(path, ck.frames, ck.size, ds)
+    rows, y, groups = _task_rows(ds, ck.task)
+    return ck.task, y, groups, predict(ck.model(), ds, rows)
 
 
 def _same_input(path: Path, frames: int, size: int, ds: Dataset) -> None:
@@ -35,35 +55,11 @@ def _same_input(path: Path, frames: int, size: int, ds: Dataset) -> None:
 
 def evaluate_model(model: Path, dataset: Path, roc: Path | None = None) -> dict:
     model, ds = Path(model), Dataset.open(dataset)
-    if model.suffix == ".onnx":
-        from engines.clip import ClipModelError, OrtClipRunner
-
-        try:
-            with OrtClipRunner(model, "cpu", 1) as r:
-                task = r.info.task
-        except ClipModelError as e:
-            raise ModelError(str(e)) from None
-        rows, y, groups = ds.task_rows(task)
-        if not len(rows):
-            raise ModelError(f"the dataset has no subjects for the {task} task")
-        task, p = _onnx_probabilities(model, ds, rows)
-    else:
-        from .checkpoint import load_checkpoint
-        from .train import predict
-
-        ck = load_checkpoint(model)
-        _same_input(model, ck.frames, ck.size, ds)
-        task = ck.task
-        rows, y, groups = ds.task_rows(task)
-        if not len(rows):
-            raise ModelError(f"the dataset has no subjects for the {task} task")
-        p = predict(ck.model(), ds, rows)
+    probabilities = _onnx_probabilities if model.suffix == ".onnx" else _checkpoint_probabilities
+    task, y, groups, p = probabilities(model, ds)
     metrics = evaluate(groups, y, p)
     out = {"model": str(model), "dataset": str(ds.root), "task": task, "metrics": metrics,
            "clip_probabilities": [round(float(v), 5) for v in p]}
     if roc is not None:
-        subs = metrics["subjects"].values()
-        out["roc_plot"] = str(roc_plot({model.name: (np.array([s["label"] for s in subs]),
-                                                     np.array([s["score"] for s in subs]), metrics["auc"])},
-                                       roc, f"{task}: patient level"))
+        out["roc_plot"] = str(roc_plot({model.name: subject_curve(metrics)}, roc, f"{task}: patient level"))
     return out

