@@ -92,6 +92,17 @@ class LandmarkRunner(ABC):
 
     def infer(self, rgb: np.ndarray, timestamp_ms: int) -> LandmarkResult:
         """Landmarks for one RGB uint8 (H, W, 3) frame taken at ``timestamp_ms``."""
+        self._accept(rgb, timestamp_ms)
+        return self._infer(rgb, timestamp_ms)
+
+    @classmethod
+    def infer_batch(cls, runners: list["LandmarkRunner"], frames: list[np.ndarray],
+                    timestamps: list[int]) -> list[LandmarkResult]:
+        """One frame for each of several runners (streams). Backends that batch across streams
+        override this; the default runs them one after another."""
+        return [r.infer(f, t) for r, f, t in zip(runners, frames, timestamps, strict=True)]
+
+    def _accept(self, rgb: np.ndarray, timestamp_ms: int) -> None:
         if not self._active:
             raise RuntimeError(f"{self.name} runner is not active; call activate() or use it in a with-block")
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -101,7 +112,6 @@ class LandmarkRunner(ABC):
                 f"timestamps must increase: {timestamp_ms} ms after {self._last_ts_ms} ms"
             )
         self._last_ts_ms = timestamp_ms
-        return self._infer(rgb, timestamp_ms)
 
     def __enter__(self) -> "LandmarkRunner":
         return self.activate()
@@ -122,6 +132,10 @@ class LandmarkRunner(ABC):
 # name → (module, class, python packages it needs, pip extra that installs them)
 _BACKENDS = {
     "mediapipe": ("engines.mediapipe_backend", "MediaPipeLandmarker", ("mediapipe",), "(core)"),
+    # the same networks exported to ONNX (facemonitor models export-onnx), without the MediaPipe runtime
+    "onnx": ("engines.facemesh_backend", "OnnxCpuLandmarker", ("onnxruntime",), "(core)"),
+    "onnx-cuda": ("engines.facemesh_backend", "OnnxCudaLandmarker", ("onnxruntime",), "gpu"),
+    "tensorrt": ("engines.facemesh_backend", "TensorRTLandmarker", ("tensorrt", "torch"), "gpu,train"),
 }
 
 

@@ -11,9 +11,7 @@ fallback.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,9 +178,10 @@ class OrtClipRunner(ClipRunner):
 class TensorRTClipRunner(ClipRunner):
     """TensorRT engine built from the ONNX model (fp16, or int8 with a calibrator), cached on disk.
 
-    The engine cache key is the ONNX file's SHA-256, the GPU, its compute capability, the TensorRT
-    version and the precision, so an engine built for another GPU or version is rebuilt, with a log line
-    saying why. Buffers are PyTorch CUDA tensors (the ``train`` extra on a GPU machine).
+    The engine cache (``engines.trt``) is keyed by the ONNX file's SHA-256, the GPU, its compute
+    capability, the TensorRT version and the precision, so an engine built for another GPU or version is
+    rebuilt, with a log line saying why. Buffers are PyTorch CUDA tensors (the ``train`` extra on a GPU
+    machine).
     """
 
     MAX_BATCH = 16
@@ -196,92 +195,30 @@ class TensorRTClipRunner(ClipRunner):
         self.precision, self.calibrator = precision, calibrator
         self.cache_dir = Path(cache_dir) if cache_dir else self.path.parent / "trt-cache"
         self.name = f"tensorrt-{precision}"
-        self.engine_path: Path | None = None
-        self._engine = self._context = self._torch = None
+        self._runner = None
 
     def _activate(self) -> None:
-        try:
-            import tensorrt as trt
-            import torch
-        except ImportError as e:
-            raise BackendUnavailable(f"the tensorrt clip runner needs {e.name} (pip install 'facemonitor[gpu,train]')") from None
-        if not torch.cuda.is_available():
-            raise BackendUnavailable("the tensorrt clip runner needs a CUDA GPU; none is visible")
+        from .trt import EngineRunner, load_or_build, require_gpu
+
+        require_gpu()
         import onnxruntime as ort
 
         self.info = checked_model_info(ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"]),
                                        self.path)
-        self._torch = torch
-        props = torch.cuda.get_device_properties(0)
-        key = json.dumps([file_sha256(self.path), props.name, f"{props.major}.{props.minor}", trt.__version__,
-                          self.precision])
-        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self.engine_path = self.cache_dir / f"{self.path.stem}-{digest}.engine"
-        logger = trt.Logger(trt.Logger.WARNING)
-        runtime = trt.Runtime(logger)
-        engine = None
-        if self.engine_path.is_file():
-            engine = runtime.deserialize_cuda_engine(self.engine_path.read_bytes())
-            if engine is None:
-                log.warning("cached TensorRT engine %s does not load here; rebuilding", self.engine_path)
-        if engine is None:
-            blob = self._build(trt, logger)
-            tmp = self.engine_path.with_name(f".{self.engine_path.name}.tmp")
-            tmp.write_bytes(blob)
-            os.replace(tmp, self.engine_path)
-            engine = runtime.deserialize_cuda_engine(blob)
-        self._engine = engine
-        self._context = engine.create_execution_context()
-
-    def _build(self, trt, logger) -> bytes:
-        builder = trt.Builder(logger)
-        network = builder.create_network(0)
-        parser = trt.OnnxParser(network, logger)
-        if not parser.parse(self.path.read_bytes()):
-            errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-            raise ClipModelError(f"TensorRT cannot parse {self.path}: {errors}")
-        config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 4 << 30)
-        timing_path = self.cache_dir / "timing.cache"
-        cache = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file() else b"")
-        config.set_timing_cache(cache, ignore_mismatch=False)
-        if self.precision in ("fp16", "int8"):
-            config.set_flag(trt.BuilderFlag.FP16)
-        if self.precision == "int8":
-            config.set_flag(trt.BuilderFlag.INT8)
-            config.int8_calibrator = self.calibrator.tensorrt_calibrator(trt)
         shape = (3, self.info.frames, self.info.size, self.info.size)
-        profile = builder.create_optimization_profile()
-        profile.set_shape(INPUT_NAME, (1, *shape), (1, *shape), (self.MAX_BATCH, *shape))
-        config.add_optimization_profile(profile)
-        if self.precision == "int8":
-            config.set_calibration_profile(profile)
-        log.info("building TensorRT %s engine for %s (minutes, once)", self.precision, self.path.name)
-        blob = builder.build_serialized_network(network, config)
-        if blob is None:
-            raise ClipModelError(f"TensorRT could not build an engine from {self.path}")
-        timing_path.write_bytes(memoryview(config.get_timing_cache().serialize()))
-        return bytes(blob)
+        engine = load_or_build(self.path, self.cache_dir, self.precision,
+                               {INPUT_NAME: ((1, *shape), (1, *shape), (self.MAX_BATCH, *shape))},
+                               calibrator=self.calibrator)
+        self._runner = EngineRunner(engine)
 
     def _deactivate(self) -> None:
-        self._context = self._engine = None
+        self._runner = None
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
-        torch = self._torch
         n = x.shape[0]
         if n > self.MAX_BATCH:
             return np.concatenate([self._infer(x[i:i + self.MAX_BATCH]) for i in range(0, n, self.MAX_BATCH)])
-        inp = torch.from_numpy(x).cuda()
-        out = torch.empty((n, 2), dtype=torch.float32, device="cuda")
-        self._context.set_input_shape(INPUT_NAME, tuple(inp.shape))
-        self._context.set_tensor_address(INPUT_NAME, inp.data_ptr())
-        self._context.set_tensor_address(OUTPUT_NAME, out.data_ptr())
-        stream = torch.cuda.current_stream()
-        if not self._context.execute_async_v3(stream.cuda_stream):
-            raise RuntimeError("TensorRT execution failed")
-        stream.synchronize()
-        return out.cpu().numpy()
+        return self._runner.run({INPUT_NAME: x})[OUTPUT_NAME]
 
 
 def file_sha256(path: Path) -> str:

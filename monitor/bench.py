@@ -303,3 +303,90 @@ def run_cnn_bench(args) -> int:
         args.json.write_text(json.dumps(figures, indent=2))
         print(f"figures written to {args.json}")
     return 0
+
+
+def _stream_worker(endpoint: str, frames: list, seconds: float, out: dict) -> None:
+    """One stream sending frames as fast as its credit window allows, for ``seconds``."""
+    import uuid
+
+    from . import wire
+    from .transport import EngineClient
+
+    client = EngineClient(endpoint, window=2)
+    stream = uuid.uuid4()
+    sent: dict[int, int] = {}
+    lat, batches = [], []
+    i = 0
+    t_end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < t_end or client.in_flight:
+            while client.has_credit and time.monotonic() < t_end:
+                sent[i] = time.monotonic_ns()
+                client.send_frame(stream, i, sent[i], int(i * 33_333), frames[i % len(frames)])
+                i += 1
+            reply = client.recv(30_000)
+            if reply is None:
+                raise RuntimeError("the engine stopped answering during the benchmark")
+            if reply.meta.get("kind") == "result":
+                lat.append((time.monotonic_ns() - sent.pop(reply.meta["frame"])) / 1e6)
+                batches.append(reply.meta["timing"].get("batch", 1))
+        client.send_control(wire.Kind.END, stream)
+        client.recv(30_000)
+    finally:
+        client.close()
+    out.update(frames=len(lat), fps=len(lat) / seconds, latency_ms=lat, batches=batches)
+
+
+def streams_run(backend: str, frames: list, n_streams: int, seconds: float) -> dict:
+    """N streams against one engine of ``backend``: per-stream fps and latency, mean batch size."""
+    import threading
+
+    from .transport import EngineClient, LocalEngine
+
+    with LocalEngine(backend) as engine:
+        probe = EngineClient(engine.endpoint)
+        try:
+            engine.wait_ready(probe, 120)
+        finally:
+            probe.close()
+        _stream_worker(engine.endpoint, frames[:8], 1.0, {})  # warm-up, not counted
+        outs = [{} for _ in range(n_streams)]
+        threads = [threading.Thread(target=_stream_worker, args=(engine.endpoint, frames, seconds, o))
+                   for o in outs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    lat = [x for o in outs for x in o["latency_ms"]]
+    per = [o["fps"] for o in outs]
+    return {"backend": backend, "streams": n_streams, "seconds": seconds,
+            "total_fps": round(sum(per), 2), "per_stream_fps_mean": round(float(np.mean(per)), 2),
+            "per_stream_fps_min": round(float(np.min(per)), 2),
+            "latency_p50_ms": round(float(np.percentile(lat, 50)), 2),
+            "latency_p95_ms": round(float(np.percentile(lat, 95)), 2),
+            "mean_batch": round(float(np.mean([b for o in outs for b in o["batches"]])), 2)}
+
+
+def run_streams_bench(args) -> int:
+    """``facemonitor bench --streams N``: each backend in turn serves 1 and N streams in this run;
+    the ratios against the first backend (MediaPipe) are the figures."""
+    frames = _decode_all(assets.sample_path())
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    counts = sorted({1, args.streams})
+    runs = [streams_run(b, frames, n, args.stream_seconds) for n in counts for b in backends]
+    for r in runs:
+        print(f"{r['backend']:>10} × {r['streams']} streams: {r['total_fps']:7.1f} fps in all, "
+              f"{r['per_stream_fps_mean']:6.1f} per stream (min {r['per_stream_fps_min']:.1f}), latency p50 "
+              f"{r['latency_p50_ms']:.1f} ms, p95 {r['latency_p95_ms']:.1f} ms, mean batch {r['mean_batch']:.2f}")
+    ratios = {}
+    for n in counts:
+        base = next(r for r in runs if r["streams"] == n and r["backend"] == backends[0])
+        for r in runs:
+            if r["streams"] == n and r is not base:
+                ratios[f"{r['backend']}_over_{base['backend']}_{n}_streams"] = round(r["total_fps"] / base["total_fps"], 3)
+    for k, v in ratios.items():
+        print(f"{k}: {v}")
+    report = {"runs": runs, "ratios": ratios, "target_onnx_over_mediapipe": 0.75}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0

@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--cnn-size", type=int, default=112)
     b.add_argument("--cnn-stride", type=int, default=32)
     b.add_argument("--cnn-clips", type=int, default=20, help="clips timed alone (default 20)")
+    b.add_argument("--streams", type=int, default=0, help="benchmark N streams on one engine instead (per-stream fps, latency)")
+    b.add_argument("--backends", default="mediapipe,onnx", help="backends compared by --streams (default mediapipe,onnx)")
+    b.add_argument("--stream-seconds", type=float, default=20.0, help="length of each --streams run (default 20)")
 
     e = sub.add_parser("engine", help="run an engine process (e.g. on another machine)")
     e.add_argument("--bind", default="tcp://127.0.0.1:5555", help="endpoint to bind (default tcp://127.0.0.1:5555)")
@@ -110,7 +113,21 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--backend", default="mediapipe")
     e.add_argument("--iris-mm", type=float, default=None)
     e.add_argument("--parent-pid", type=int, help="stop when this process ends (set by analyze/live)")
+    e.add_argument("--broker", metavar="ENDPOINT", help="serve a broker's engine endpoint (tcp://host:5556) instead of binding")
     cnn_args(e)
+
+    br = sub.add_parser("broker", help="run a broker that spreads clients' streams over engines on several machines")
+    br.add_argument("--frontend", default="tcp://127.0.0.1:5555", help="endpoint for clients (default tcp://127.0.0.1:5555)")
+    br.add_argument("--backend", default="tcp://127.0.0.1:5556", help="endpoint for engines (default tcp://127.0.0.1:5556)")
+
+    mo = sub.add_parser("models", help="the landmark networks as ONNX files (the onnx and tensorrt backends)")
+    mos = mo.add_subparsers(dest="models_command", required=True)
+    mx = mos.add_parser("export-onnx", help="convert face_landmarker.task's networks to ONNX and check them")
+    mx.add_argument("--force", action="store_true", help="export again even if a whole export exists")
+    mx.add_argument("--out", type=Path, help="folder (default: beside the cached model, keyed by its hash)")
+    mx.add_argument("--frames", type=int, default=72, help="sample frames of the check against MediaPipe (default 72)")
+    mi = mos.add_parser("info", help="where the exported models are, their hashes and checks")
+    mi.add_argument("--dir", type=Path, help="export folder (default: beside the cached model)")
 
     s = sub.add_parser("sessions", help="list, show and export logged sessions")
     s.add_argument("--store", type=Path)
@@ -170,8 +187,10 @@ def _dispatch(args) -> int:
 
         return run_app(args)
     if args.command == "bench":
-        from .bench import run_app_bench, run_bench, run_cnn_bench
+        from .bench import run_app_bench, run_bench, run_cnn_bench, run_streams_bench
 
+        if args.streams:
+            return run_streams_bench(args)
         return run_cnn_bench(args) if args.cnn else run_app_bench(args) if args.app else run_bench(args)
     if args.command == "engine":
         from calibration.scale import DEFAULT_IRIS_MM
@@ -179,7 +198,15 @@ def _dispatch(args) -> int:
         from .engine import run_engine
 
         return run_engine(args.bind, args.control, args.backend, args.iris_mm or DEFAULT_IRIS_MM, args.parent_pid,
-                          cnn_options(args))
+                          cnn_options(args), broker=args.broker)
+    if args.command == "broker":
+        from .broker import run_broker
+
+        return run_broker(args.frontend, args.backend)
+    if args.command == "models":
+        from .models_cli import run_models
+
+        return run_models(args)
     if args.command == "sessions":
         return _sessions(args)
     if args.command == "cnn":

@@ -10,7 +10,9 @@ answered with a ``reject`` reply; the engine keeps running.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from .measures import compute_measures, nan_to_none  # noqa: E402
 log = logging.getLogger("facemonitor.engine")
 
 RCVHWM = 64  # messages; clients also keep a credit window, so this bounds memory twice
+MAX_BATCH = 16  # messages taken per poll; their frames of different streams form one landmark batch
 
 
 @dataclass
@@ -64,6 +67,8 @@ class EngineStats:
     frames: int = 0
     rejected: int = 0
     reject_reasons: dict = field(default_factory=dict)
+    batches: int = 0  # landmark-model calls
+    batched_frames: int = 0
 
 
 def to_rgb(image: np.ndarray, fmt: wire.PixelFormat) -> np.ndarray:
@@ -86,6 +91,7 @@ class EngineService:
         self.runner_options = runner_options
         self.ctx = ctx or zmq.Context.instance()
         self.stats = EngineStats()
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.streams: dict[uuid.UUID, StreamState] = {}
         self._spare: LandmarkRunner | None = None
         self.cnn_options = cnn
@@ -158,51 +164,104 @@ class EngineService:
         return wire.Reply({"kind": "reject", "reason": reason, "rejected_total": self.stats.rejected})
 
     def handle(self, parts: list) -> wire.Reply:
+        return self.handle_many([parts])[0]
+
+    def handle_many(self, bodies: list[list]) -> list[wire.Reply]:
+        """Replies, in order, to messages received together. Frames of different streams go through
+        the landmark model as one batch (backends that batch); a stream's frames stay in order."""
         t_recv = time.monotonic_ns()
-        try:
-            header, pixels = wire.decode_frame(parts)
-        except wire.WireError as e:
-            return self._reject(str(e))
+        replies: list[wire.Reply | None] = [None] * len(bodies)
+        frames: list[tuple[int, wire.FrameHeader, np.ndarray]] = []
+        for i, parts in enumerate(bodies):
+            try:
+                header, pixels = wire.decode_frame(parts)
+            except wire.WireError as e:
+                replies[i] = self._reject(str(e))
+                continue
+            if header.kind == wire.Kind.FRAME:
+                frames.append((i, header, pixels))
+                continue
+            self._frames(frames, replies, t_recv)  # an END answers after the frames before it
+            frames = []
+            replies[i] = self._control_reply(header)
+        self._frames(frames, replies, t_recv)
+        return replies
+
+    def _control_reply(self, header: wire.FrameHeader) -> wire.Reply:
         if header.kind == wire.Kind.PING:
             return wire.Reply({"kind": "pong", "ping": str(header.stream), "version": __version__,
                                "backend": self.backend, "frames": self.stats.frames, "rejected": self.stats.rejected,
-                               "streams": len(self.streams), "cnn": self.cnn_info()})
-        if header.kind == wire.Kind.END:
-            state = self._end_stream(header.stream)
-            cnn = self.clips.end_stream(header.stream) if self.clips is not None else []
-            return wire.Reply({"kind": "end", "stream": str(header.stream), "cnn": cnn,
-                               "cnn_stats": self.clips.stats.report() if self.clips is not None else None,
-                               "frames": state.frames if state else 0,
-                               "frames_with_face": state.frames_with_face if state else 0,
-                               "rejected": self.stats.rejected})
-        return self._frame(header, pixels, t_recv)
+                               "streams": len(self.streams), "engine": self.name, "cnn": self.cnn_info()})
+        state = self._end_stream(header.stream)
+        cnn = self.clips.end_stream(header.stream) if self.clips is not None else []
+        return wire.Reply({"kind": "end", "stream": str(header.stream), "cnn": cnn,
+                           "cnn_stats": self.clips.stats.report() if self.clips is not None else None,
+                           "frames": state.frames if state else 0,
+                           "frames_with_face": state.frames_with_face if state else 0,
+                           "rejected": self.stats.rejected})
 
-    def _frame(self, header: wire.FrameHeader, pixels: np.ndarray, t_recv: int) -> wire.Reply:
-        state = self._stream(header.stream)
-        ts_ms = max(header.t_media_us // 1000, state.last_ts_ms + 1)
-        state.last_ts_ms = ts_ms
+    def _frames(self, items: list, replies: list, t_recv: int) -> None:
+        while items:  # rounds of at most one frame per stream
+            seen: set = set()
+            batch, later = [], []
+            for item in items:
+                (later if item[1].stream in seen else batch).append(item)
+                seen.add(item[1].stream)
+            try:
+                for (i, _, _), reply in zip(batch, self._batch(batch, t_recv)):
+                    replies[i] = reply
+            except Exception as e:  # one bad batch must not end the engine
+                log.exception("batch failed")
+                for i, _, _ in batch:
+                    replies[i] = self._reject(f"engine error: {type(e).__name__}: {e}")
+            items = later
+
+    def _batch(self, batch: list, t_recv: int) -> list[wire.Reply]:
+        states = [self._stream(h.stream) for _, h, _ in batch]
         t0 = time.perf_counter()
-        rgb = to_rgb(pixels, header.pixel_format)
-        result = state.runner.infer(rgb, ts_ms)
-        t1 = time.perf_counter()
-        measures = compute_measures(result, state.scale, rgb)
-        t2 = time.perf_counter()
-        cnn = self.clips.frame(header.stream, header.frame_id, rgb, result.landmarks_px) if self.clips else []
-        t3 = time.perf_counter()
-        state.frames += 1
-        self.stats.frames += 1
-        state.frames_with_face += result.face
-        meta = {
-            "kind": "result", "stream": str(header.stream), "frame": header.frame_id,
-            "t_capture_ns": header.t_capture_ns, "t_media_us": header.t_media_us, "step": header.step,
-            "dropped_total": header.dropped_total, "face": result.face, "faces": result.faces,
-            "height": header.height, "width": header.width,
-            "measures": nan_to_none(measures), "cnn": cnn,
-            "timing": {"t_recv_ns": t_recv, "landmarks_ms": (t1 - t0) * 1e3, "kernels_ms": (t2 - t1) * 1e3,
-                       "cnn_ms": (t3 - t2) * 1e3,
-                       "t_reply_ns": time.monotonic_ns()},
-        }
-        return wire.Reply(meta, result.landmarks_px, result.blendshapes, result.matrix)
+        stamps, images = [], []
+        for state, (_, header, pixels) in zip(states, batch):
+            ts_ms = max(header.t_media_us // 1000, state.last_ts_ms + 1)
+            state.last_ts_ms = ts_ms
+            stamps.append(ts_ms)
+            images.append(to_rgb(pixels, header.pixel_format))
+        runners = [st.runner for st in states]
+        results = type(runners[0]).infer_batch(runners, images, stamps)
+        landmarks_ms = (time.perf_counter() - t0) * 1e3
+        self.stats.batches += 1
+        self.stats.batched_frames += len(batch)
+        replies = []
+        for state, (_, header, _), rgb, result in zip(states, batch, images, results):
+            t1 = time.perf_counter()
+            measures = compute_measures(result, state.scale, rgb)
+            t2 = time.perf_counter()
+            cnn = self.clips.frame(header.stream, header.frame_id, rgb, result.landmarks_px) if self.clips else []
+            t3 = time.perf_counter()
+            state.frames += 1
+            self.stats.frames += 1
+            state.frames_with_face += result.face
+            meta = {
+                "kind": "result", "stream": str(header.stream), "frame": header.frame_id,
+                "t_capture_ns": header.t_capture_ns, "t_media_us": header.t_media_us, "step": header.step,
+                "dropped_total": header.dropped_total, "face": result.face, "faces": result.faces,
+                "height": header.height, "width": header.width, "engine": self.name,
+                "measures": nan_to_none(measures), "cnn": cnn,
+                "timing": {"t_recv_ns": t_recv, "landmarks_ms": landmarks_ms, "batch": len(batch),
+                           "kernels_ms": (t2 - t1) * 1e3, "cnn_ms": (t3 - t2) * 1e3,
+                           "t_reply_ns": time.monotonic_ns()},
+            }
+            replies.append(wire.Reply(meta, result.landmarks_px, result.blendshapes, result.matrix))
+        return replies
+
+    def close_streams(self) -> None:
+        """Free every stream's runner, the spare and the clip model."""
+        for sid in list(self.streams):
+            self._end_stream(sid)
+        if self._spare is not None:
+            self._spare.deactivate()
+        if self.clips is not None:
+            self.clips.close()
+            self.clips = None
 
     # -- loop -----------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -251,29 +310,21 @@ class EngineService:
                     if control.recv() == b"STOP":
                         break
                 if data in events:
-                    # drain what is waiting without blocking the control socket for long
-                    for _ in range(16):
+                    # drain what is waiting (one batch) without blocking the control socket for long
+                    senders, bodies = [], []
+                    for _ in range(MAX_BATCH):
                         try:
                             parts = data.recv_multipart(zmq.NOBLOCK, copy=False)
                         except zmq.Again:
                             break
                         if len(parts) < 2:  # a ROUTER always prefixes the sender's identity
                             continue
-                        identity, body = parts[0], parts[1:]
-                        try:
-                            reply = self.handle(body)
-                        except Exception as e:  # one bad frame must not end the engine
-                            log.exception("frame failed")
-                            reply = self._reject(f"engine error: {type(e).__name__}: {e}")
+                        senders.append(parts[0])
+                        bodies.append(parts[1:])
+                    for identity, reply in zip(senders, self.handle_many(bodies)):
                         data.send_multipart([identity, *reply.parts()], copy=False)
         finally:
-            for sid in list(self.streams):
-                self._end_stream(sid)
-            if self._spare is not None:
-                self._spare.deactivate()
-            if self.clips is not None:
-                self.clips.close()
-                self.clips = None
+            self.close_streams()
             data.close(0)
             if control is not None:
                 control.close(0)
@@ -281,17 +332,29 @@ class EngineService:
 
 
 def run_engine(bind: str, control: str | None, backend: str, iris_mm: float, parent_pid: int | None = None,
-               cnn: CnnOptions | None = None) -> int:
-    """Entry point of ``facemonitor engine``: serve until STOP, SIGTERM, SIGINT or the parent's exit."""
+               cnn: CnnOptions | None = None, broker: str | None = None) -> int:
+    """Entry point of ``facemonitor engine``: serve clients on ``bind`` (or the broker at ``broker``)
+    until STOP, SIGTERM, SIGINT or the parent's exit."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s engine %(levelname)s %(message)s")
     service = EngineService(bind, control, backend=backend, iris_mm=iris_mm, parent_pid=parent_pid, cnn=cnn)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
-    service.open()
-    service.warm_up()
-    log.info("engine %s ready on %s (backend %s)", __version__, bind, backend)
-    try:
-        service.serve(ready=lambda: print(f"engine ready on {bind}", flush=True))
-    except KeyboardInterrupt:
-        pass
-    log.info("engine stopped: %d frames, %d rejected", service.stats.frames, service.stats.rejected)
+    if broker:
+        from .engine_worker import EngineWorker
+
+        service.warm_up()
+        log.info("engine %s %s ready for broker %s (backend %s)", __version__, service.name, broker, backend)
+        try:
+            EngineWorker(service, broker).serve(ready=lambda: print(f"engine ready for broker {broker}", flush=True))
+        except KeyboardInterrupt:
+            pass
+    else:
+        service.open()
+        service.warm_up()
+        log.info("engine %s ready on %s (backend %s)", __version__, bind, backend)
+        try:
+            service.serve(ready=lambda: print(f"engine ready on {bind}", flush=True))
+        except KeyboardInterrupt:
+            pass
+    log.info("engine stopped: %d frames in %d batches, %d rejected", service.stats.frames, service.stats.batches,
+             service.stats.rejected)
     return 0

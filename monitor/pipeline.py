@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -95,6 +96,34 @@ class SessionResult:
         }
 
 
+@dataclass
+class EngineGaps:
+    """Which engine answers this stream, and the gaps when one is lost and another takes over (behind
+    a broker): frames lost and the time from the last result before to the first result after."""
+
+    engine: str | None = None
+    last_result_s: float | None = None
+    lost_frames: list = field(default_factory=list)
+    lost_from: str | None = None
+
+    def lost(self, meta: dict, now: float) -> None:
+        self.lost_frames.append(meta.get("frame"))
+        self.lost_from = meta.get("engine") or self.lost_from
+
+    def result(self, meta: dict, now: float) -> dict | None:
+        """The takeover record when this result is the first after a gap, else None."""
+        engine = meta.get("engine")
+        switch = None
+        if self.lost_frames or (self.engine is not None and engine != self.engine):
+            frames = [f for f in self.lost_frames if f is not None]
+            switch = {"from": self.lost_from or self.engine, "to": engine, "frames_lost": len(self.lost_frames),
+                      "first_lost": min(frames) if frames else None, "last_lost": max(frames) if frames else None,
+                      "gap_s": round(now - self.last_result_s, 3) if self.last_result_s is not None else None}
+            self.lost_frames, self.lost_from = [], None
+        self.engine, self.last_result_s = engine, now
+        return switch
+
+
 def _row(meta: dict, reply: wire.Reply, latency_ms: float) -> dict:
     row = {"frame": meta["frame"], "t_s": meta["t_media_us"] / 1e6, "face": meta["face"], "faces": meta["faces"],
            "step": meta.get("step", ""), "image_width": meta["width"], "image_height": meta["height"],
@@ -123,8 +152,9 @@ def run_session(opts: SessionOptions) -> SessionResult:
         store = Store(opts.store_root)
         if opts.engine_endpoint:
             client = EngineClient(opts.engine_endpoint, window=opts.window)
-            pong = client.ping(10.0)
+            pong = wait_for_engines(client, opts.engine_endpoint)
         else:
+            check_backend(opts.backend)
             if opts.iris_mm is None and opts.person:  # the person's own iris diameter, when known
                 known = store.latest_baseline(opts.person)
                 opts.iris_mm = known.iris_mm if known else None
@@ -148,6 +178,27 @@ def run_session(opts: SessionOptions) -> SessionResult:
         if engine:
             engine.stop()
         store.close()
+
+
+def wait_for_engines(client: EngineClient, endpoint: str, timeout_s: float = 10.0) -> dict:
+    """The pong of a running engine, or of a broker once it has at least one engine."""
+    deadline = time.monotonic() + timeout_s
+    pong = client.ping(timeout_s)
+    while pong.get("broker") and not pong.get("engines"):
+        if time.monotonic() > deadline:
+            raise EngineError(f"the broker at {endpoint} has no engines (start one with: facemonitor engine "
+                              "--broker ENDPOINT)")
+        time.sleep(0.2)
+        pong = client.ping(timeout_s)
+    return pong
+
+
+def check_backend(backend: str) -> None:
+    """Refuse an exported landmark model the engine would refuse, before anything starts."""
+    if backend in ("onnx", "onnx-cuda", "tensorrt"):
+        from engines.facemesh.models import load_model_set
+
+        load_model_set()
 
 
 def check_cnn(cnn: CnnOptions) -> None:
@@ -196,6 +247,7 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
                             on_event=lambda kind, detail, frame: events.append((kind, detail, frame)))
     stream = uuid.uuid4()
     stages = StageTimes()
+    gap = EngineGaps()
     sent: dict[int, tuple[float, int]] = {}
     images: dict[int, object] = {}  # frame id → image, kept only while a preview wants it
     frames = faces = 0
@@ -250,8 +302,20 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
             if kind == "reject":
                 events.append(("engine_rejected", meta.get("reason"), None))
                 continue
+            if kind == "lost":  # the broker lost an engine with this frame (or the stream's END) in it
+                if meta.get("end"):
+                    client.send_control(wire.Kind.END, stream)  # ask the stream's new engine
+                    continue
+                sent.pop(meta.get("frame"), None)
+                images.pop(meta.get("frame"), None)
+                gap.lost(meta, now)
+                events.append(("frame_lost", meta.get("reason"), meta.get("frame")))
+                continue
             if kind != "result" or meta.get("stream") != str(stream):
                 continue
+            switch = gap.result(meta, now)
+            if switch is not None:
+                events.append(("engine_takeover", json.dumps(switch), meta["frame"]))
             t_got = time.monotonic_ns()
             decode_ms, t_send = sent.pop(meta["frame"], (np.nan, t_got))
             latency_ms = (t_got - meta["t_capture_ns"]) / 1e6

@@ -55,23 +55,27 @@ def still_clip(seconds: float, fps: float = 30.0, first: int = 16) -> Clip:
     return Clip(f"single_face.mp4 frames 0–{first - 1}, back and forth", [cycle[i % len(cycle)] for i in range(n)], fps)
 
 
-def run_measures(frames: list, fps: float, warp: Callable[[int, np.ndarray], np.ndarray] | None = None) -> dict:
+def run_measures(frames: list, fps: float, warp: Callable[[int, np.ndarray], np.ndarray] | None = None,
+                 backend: str = "mediapipe", **options) -> dict:
     """Landmarks + measures for each (optionally warped) frame with a fresh model and scale.
-    Returns {column: array} over frames, with the landmarks under "landmarks"."""
+    Returns {column: array} over frames, with the landmarks under "landmarks", the blendshapes
+    under "blendshapes" and the matrices under "matrix"."""
     from engines import create_runner
 
-    rows, lms, mats = [], [], []
+    rows, lms, mats, blends = [], [], [], []
     scale = IrisScale()
-    with create_runner("mediapipe") as runner:
+    with create_runner(backend, **options) as runner:
         for i, f in enumerate(frames):
             img = f if warp is None else warp(i, f)
             res = runner.infer(img, int(i * 1000 / fps) + 1)
             rows.append(compute_measures(res, scale, img))
             lms.append(res.landmarks_px if res.face else np.full((478, 3), np.nan, np.float32))
             mats.append(res.matrix if res.face else np.full((4, 4), np.nan, np.float32))
+            blends.append(res.blendshapes if res.face else np.full(52, np.nan, np.float32))
     out = {k: np.array([r[k] for r in rows]) for k in rows[0]}
     out["landmarks"] = np.stack(lms)
     out["matrix"] = np.stack(mats)
+    out["blendshapes"] = np.stack(blends)
     out["t_s"] = np.arange(len(frames)) / fps
     return out
 

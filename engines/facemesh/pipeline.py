@@ -1,0 +1,159 @@
+"""The face-landmark pipeline around the three networks, for any inference backend.
+
+Per frame and stream: the face region comes from the previous frame's landmarks (tracking) or, when
+there is none or tracking is lost, from the detector; the region is cropped upright into the
+landmark network, its 478 points projected back to the image, the blendshape network fed the 146
+points it takes, and the transformation matrix fitted (``geometry``). Frames of several streams go
+through the landmark network as one batch.
+
+``Inference`` is the only part that differs between ONNX Runtime (CPU/CUDA) and TensorRT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ..base import LandmarkResult
+from . import detector, roi
+from .blendshapes import blendshape_input
+from .geometry import FaceGeometry
+
+LANDMARK_SIZE = 256
+
+
+class Inference(Protocol):
+    """Raw network calls. Inputs are float32 NHWC; batch sizes are the caller's."""
+
+    name: str
+
+    def detect(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(1, 128, 128, 3) in [-1, 1] → regressors (896, 16), score logits (896,)."""
+
+    def landmarks(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, 256, 256, 3) in [0, 1] → points (B, 478, 3) in crop pixels, presence logits (B,)."""
+
+    def blendshapes(self, x: np.ndarray) -> np.ndarray:
+        """(1, 146, 2) pixel coordinates → (52,) scores."""
+
+
+@dataclass
+class Track:
+    """One stream's tracking state."""
+
+    rect: roi.RotatedRect | None = None
+    # how the detector's region lay relative to the landmarks' own box when it last ran: tracking
+    # places the next region the same way, so the landmark network sees the face framed as after a
+    # detection (its output depends on the framing by a few tenths of a pixel)
+    relation: roi.RectRelation | None = None
+    detected_rect: roi.RotatedRect | None = None  # this frame's region came from the detector
+    faces: int = 0  # faces the detector found when it last ran
+    since_detect: int = 0
+    detections: int = 0  # how often the detector ran (for the benchmark and tests)
+    frames: int = 0
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    min_detection: float = 0.5
+    min_presence: float = 0.5
+    # "detector" (default): the detector places the region on every frame and the previous frame's
+    # landmarks place it when the detector finds nothing there — MediaPipe's own behaviour when it
+    # looks for more than one face, as the mediapipe backend does, so the two agree to ~0.05% of the
+    # intercanthal distance. "landmarks": the region follows the previous frame's landmarks and the
+    # detector runs only when tracking is lost (and every ``recount_every`` frames, to count faces and
+    # re-anchor the framing): faster, but the landmark network's output shifts with the framing by
+    # about 1–2% of the intercanthal distance (docs/performance.md).
+    tracking: str = "detector"
+    recount_every: int = 30
+
+    def __post_init__(self) -> None:
+        if self.tracking not in ("landmarks", "detector"):
+            raise ValueError(f"tracking must be 'landmarks' or 'detector', got {self.tracking!r}")
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(np.asarray(x, np.float64), -80, 80)))
+
+
+@dataclass
+class FaceMeshPipeline:
+    inference: Inference
+    geometry: FaceGeometry
+    options: PipelineOptions = field(default_factory=PipelineOptions)
+
+    def _detect(self, track: Track, rgb: np.ndarray) -> roi.RotatedRect | None:
+        x, pad = detector.letterbox(rgb)
+        regressors, scores = self.inference.detect(x[None])
+        found = detector.decode(regressors, scores, pad, self.options.min_detection)
+        track.faces, track.since_detect = len(found), 0
+        track.detections += 1
+        if not found:
+            return None
+        best = max(found, key=lambda d: d.area)
+        h, w = rgb.shape[:2]
+        track.detected_rect = roi.rect_from_detection(best.box, best.keypoints, w, h)
+        return track.detected_rect
+
+    def _landmarks(self, frames: list[np.ndarray], rects: list[roi.RotatedRect]) -> tuple[list, np.ndarray]:
+        crops = np.stack([roi.crop(f, r, LANDMARK_SIZE) for f, r in zip(frames, rects)]).astype(np.float32)
+        crops *= 1.0 / 255.0
+        points, presence = self.inference.landmarks(crops)
+        projected = [roi.project(p, r, LANDMARK_SIZE) for p, r in zip(points, rects)]
+        return projected, _sigmoid(presence)
+
+    def process(self, tracks: list[Track], frames: list[np.ndarray]) -> list[LandmarkResult]:
+        """One frame for each of several streams (each stream at most once per call)."""
+        if len({id(t) for t in tracks}) != len(tracks):
+            raise ValueError("a stream can have only one frame in a batch")
+        opts = self.options
+        rects: list[roi.RotatedRect | None] = []
+        for track, rgb in zip(tracks, frames):
+            track.frames += 1
+            track.since_detect += 1
+            track.detected_rect = None
+            redetect = opts.tracking == "detector" or (opts.recount_every and track.since_detect >= opts.recount_every)
+            if track.rect is None:
+                track.rect = self._detect(track, rgb)
+            elif redetect:
+                found = self._detect(track, rgb)
+                if found is not None and found.iou(track.rect) > 0.5:  # the same face: its detection frames it
+                    track.rect = found
+                else:  # another face, or none: keep following this one
+                    track.detected_rect = None
+            rects.append(track.rect)
+        points: list[np.ndarray | None] = [None] * len(tracks)
+        todo = [i for i, r in enumerate(rects) if r is not None]
+        for attempt in range(2):  # a lost track gets the detector at once, on the same frame
+            if not todo:
+                break
+            got, presence = self._landmarks([frames[i] for i in todo], [rects[i] for i in todo])
+            retry = []
+            for i, pts, p in zip(todo, got, presence):
+                if p >= opts.min_presence:
+                    points[i] = pts
+                    continue
+                tracks[i].rect = None
+                if attempt == 0 and tracks[i].since_detect > 0:  # the region came from tracking
+                    rect = self._detect(tracks[i], frames[i])
+                    if rect is not None:
+                        rects[i] = tracks[i].rect = rect
+                        retry.append(i)
+            todo = retry
+        results = []
+        for track, rgb, pts in zip(tracks, frames, points):
+            if pts is None:
+                track.rect = None
+                results.append(LandmarkResult.no_face())
+                continue
+            own = roi.rect_from_landmarks(pts)
+            if track.detected_rect is not None:
+                track.relation = roi.RectRelation.between(own, track.detected_rect)
+            track.rect = track.relation.apply(own) if track.relation is not None else own
+            h, w = rgb.shape[:2]
+            blend = np.asarray(self.inference.blendshapes(blendshape_input(pts)), np.float32).reshape(52)
+            matrix = self.geometry.matrix(pts / np.array([w, h, w], np.float32), w, h)
+            results.append(LandmarkResult(max(1, track.faces), pts.astype(np.float32), blend, matrix))
+        return results

@@ -1,0 +1,194 @@
+"""Landmark backends on the exported ONNX networks, without the MediaPipe runtime: ONNX Runtime on
+the CPU or CUDA, and TensorRT. Results have the same form as the MediaPipe backend's.
+
+Runners of one process and configuration share one set of loaded networks; each runner (one per
+stream) keeps its own tracking state, and ``infer_batch`` sends the frames of several streams
+through the landmark network together.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .base import BackendUnavailable, LandmarkResult, LandmarkRunner
+from .facemesh.geometry import CanonicalFace, FaceGeometry
+from .facemesh.models import LandmarkModelError, ModelSet, load_model_set
+from .facemesh.pipeline import FaceMeshPipeline, PipelineOptions, Track
+
+_LANDMARK_MAX_BATCH = 16
+
+
+class OrtInference:
+    """The three networks in ONNX Runtime sessions on one device; no silent fallback to another."""
+
+    def __init__(self, models: ModelSet, device: str = "cpu", threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        want = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}[device]
+        available = ort.get_available_providers()
+        if want not in available:
+            raise BackendUnavailable(f"ONNX Runtime has no {want} here (pip install 'facemonitor[gpu]'); "
+                                     f"available: {', '.join(available)}")
+        self.name = f"onnxruntime-{device}"
+        self.sessions = {}
+        for role in ("detector", "landmarks", "blendshapes"):
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = threads
+            so.inter_op_num_threads = 1
+            so.log_severity_level = 3
+            try:
+                s = ort.InferenceSession(str(models.path(role)), so, providers=[want])
+            except Exception as e:  # ORT raises its own Fail/InvalidProtobuf types
+                raise LandmarkModelError(f"{models.path(role)} does not load: {str(e).splitlines()[0][:160]}") from None
+            if s.get_providers()[0] != want:
+                raise BackendUnavailable(f"ONNX Runtime fell back to {s.get_providers()[0]} instead of {want}")
+            self.sessions[role] = (s, s.get_inputs()[0].name)
+
+    def _run(self, role: str, x: np.ndarray) -> list[np.ndarray]:
+        session, name = self.sessions[role]
+        return session.run(None, {name: x})
+
+    def detect(self, x):
+        reg, scores = self._run("detector", x)
+        return reg[0], scores[0, :, 0]
+
+    def landmarks(self, x):
+        outs = [self._run("landmarks", x[i:i + _LANDMARK_MAX_BATCH]) for i in range(0, len(x), _LANDMARK_MAX_BATCH)]
+        pts = np.concatenate([o[0] for o in outs]).reshape(len(x), 478, 3)
+        presence = np.concatenate([o[1] for o in outs]).reshape(len(x))
+        return pts, presence
+
+    def blendshapes(self, x):
+        return self._run("blendshapes", x)[0]
+
+
+class TensorRTInference:
+    """The landmark network as a TensorRT fp16 engine with a dynamic batch (1…16); the detector and
+    blendshape networks (batch 1, run once per stream) likewise, each cached by ``engines.trt``."""
+
+    def __init__(self, models: ModelSet, precision: str = "fp16", cache_dir: Path | None = None) -> None:
+        from .trt import EngineRunner, load_or_build
+
+        self.name = f"tensorrt-{precision}"
+        cache = Path(cache_dir) if cache_dir else models.folder / "tensorrt"
+        io = {}
+        import onnxruntime as ort
+
+        for role in ("detector", "landmarks", "blendshapes"):
+            session = ort.InferenceSession(str(models.path(role)), providers=["CPUExecutionProvider"])
+            inp = session.get_inputs()[0]
+            shape = tuple(d if isinstance(d, int) else 1 for d in inp.shape)
+            hi = (_LANDMARK_MAX_BATCH, *shape[1:]) if role == "landmarks" else shape
+            engine = load_or_build(models.path(role), cache, precision, {inp.name: (shape, shape, hi)},
+                                   onnx_sha256=models.sha256(role))
+            io[role] = (EngineRunner(engine), inp.name, [o.name for o in session.get_outputs()])
+        self._io = io
+
+    def _run(self, role, x) -> list[np.ndarray]:
+        runner, name, outputs = self._io[role]
+        got = runner.run({name: x})
+        return [got[o] for o in outputs]  # in the ONNX file's output order, as ONNX Runtime gives them
+
+    def detect(self, x):
+        reg, scores = self._run("detector", x)
+        return reg.reshape(896, 16), scores.reshape(896)
+
+    def landmarks(self, x):
+        outs = [self._run("landmarks", x[i:i + _LANDMARK_MAX_BATCH]) for i in range(0, len(x), _LANDMARK_MAX_BATCH)]
+        return (np.concatenate([o[0] for o in outs]).reshape(len(x), 478, 3),
+                np.concatenate([o[1] for o in outs]).reshape(len(x)))
+
+    def blendshapes(self, x):
+        return self._run("blendshapes", x)[0]
+
+
+# configuration → (pipeline, users); runners of one process share the loaded networks
+_shared: dict[tuple, list] = {}
+_shared_lock = threading.Lock()
+
+
+class FaceMeshLandmarker(LandmarkRunner):
+    """478 landmarks, 52 blendshapes and the transformation matrix from the exported networks."""
+
+    name = "onnx"
+
+    def __init__(self, models_dir: str | Path | None = None, model_path: str | Path | None = None,
+                 tracking: str | None = None, threads: int | None = None, max_faces: int = 4,
+                 min_detection_confidence: float = 0.5, min_presence_confidence: float = 0.5,
+                 min_tracking_confidence: float = 0.5) -> None:
+        super().__init__()
+        self.models_dir = models_dir or os.environ.get("FACEMONITOR_ONNX_DIR")
+        self.model_path = model_path
+        tracking = tracking or os.environ.get("FACEMONITOR_TRACKING", "detector")
+        self.options = PipelineOptions(min_detection_confidence, min_presence_confidence, tracking)
+        self.threads = int(os.environ.get("FACEMONITOR_ONNX_THREADS", "0")) if threads is None else threads
+        self._key: tuple | None = None
+        self.pipeline: FaceMeshPipeline | None = None
+        self.track = Track()
+
+    def _inference(self, models: ModelSet):
+        raise NotImplementedError
+
+    def _activate(self) -> None:
+        models = load_model_set(self.models_dir, self.model_path)
+        key = (type(self).__name__, str(models.folder), self.options, self.threads)
+        with _shared_lock:
+            entry = _shared.get(key)
+            if entry is None:
+                geometry = FaceGeometry(CanonicalFace.from_file(models.geometry))
+                entry = _shared[key] = [FaceMeshPipeline(self._inference(models), geometry, self.options), 0]
+            entry[1] += 1
+        self._key, self.pipeline = key, entry[0]
+        self.track = Track()
+
+    def _deactivate(self) -> None:
+        with _shared_lock:
+            entry = _shared.get(self._key)
+            if entry is not None:
+                entry[1] -= 1
+                if entry[1] <= 0:
+                    del _shared[self._key]
+        self.pipeline = None
+
+    def _infer(self, rgb: np.ndarray, timestamp_ms: int) -> LandmarkResult:
+        return self.pipeline.process([self.track], [rgb])[0]
+
+    @classmethod
+    def infer_batch(cls, runners, frames, timestamps):
+        for r, f, t in zip(runners, frames, timestamps, strict=True):
+            r._accept(f, t)
+        out: list[LandmarkResult | None] = [None] * len(runners)
+        groups: dict[int, list[int]] = {}
+        for i, r in enumerate(runners):
+            groups.setdefault(id(r.pipeline), []).append(i)
+        for idx in groups.values():
+            pipeline = runners[idx[0]].pipeline
+            results = pipeline.process([runners[i].track for i in idx], [frames[i] for i in idx])
+            for i, res in zip(idx, results):
+                out[i] = res
+        return out
+
+
+class OnnxCpuLandmarker(FaceMeshLandmarker):
+    name = "onnx"
+
+    def _inference(self, models):
+        return OrtInference(models, "cpu", self.threads)
+
+
+class OnnxCudaLandmarker(FaceMeshLandmarker):
+    name = "onnx-cuda"
+
+    def _inference(self, models):
+        return OrtInference(models, "cuda", self.threads)
+
+
+class TensorRTLandmarker(FaceMeshLandmarker):
+    name = "tensorrt"
+
+    def _inference(self, models):
+        return TensorRTInference(models, "fp16")

@@ -1,0 +1,57 @@
+"""``facemonitor models``: export the landmark networks to ONNX and check them against MediaPipe."""
+
+from __future__ import annotations
+
+import json
+
+from .errors import AssetError
+
+
+def sample_clip(frames: int):
+    """The first ``frames`` frames of the sample video (RGB) and its frame rate."""
+    import cv2
+
+    from .assets import sample_path
+
+    cap = cv2.VideoCapture(str(sample_path()))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    out = []
+    while len(out) < frames:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        out.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    if not out:
+        raise AssetError("the sample video gave no frames")
+    return out, fps
+
+
+def check_against_mediapipe(folder, frames: int) -> dict:
+    """Parity of the ONNX pipeline with the MediaPipe backend on the sample video."""
+    from .parity import compare_backends
+
+    clip, fps = sample_clip(frames)
+    report = compare_backends(clip, fps, "onnx", models_dir=folder)
+    return dict(report.as_dict(), passes=report.passes(), video="single_face.mp4")
+
+
+def run_models(args) -> int:
+    from engines.facemesh.models import MANIFEST, export_onnx, load_model_set
+
+    if args.models_command == "info":
+        models = load_model_set(args.dir)
+        print(json.dumps({"folder": str(models.folder), **models.manifest}, indent=2))
+        return 0
+    models = export_onnx(folder=args.out, force=args.force)
+    print(f"exported to {models.folder}")
+    check = check_against_mediapipe(models.folder, args.frames)
+    manifest = dict(models.manifest, mediapipe_check=check)
+    (models.folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    print(f"against MediaPipe on {check['frames']} sample frames: landmarks {check['landmark_pct_iod_mean']:.3f}% of the "
+          f"intercanthal distance (mean), blendshapes ≤ {check['blendshape_max_diff']:.3f}, "
+          f"series p95 {check['series_p95_diff_mm']:.3f} mm")
+    if not check["passes"]:
+        print("warning: the export does not meet the parity targets (docs/performance.md); see the manifest")
+        return 1
+    return 0

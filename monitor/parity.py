@@ -1,0 +1,74 @@
+"""How closely one landmark backend reproduces another on the same frames: landmarks as a fraction
+of the intercanthal distance, blendshapes, and every millimetre series column."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .landmarks import LEFT_EYE_INNER, RIGHT_EYE_INNER
+from .validation import run_measures
+
+# the parity targets of the ONNX/TensorRT backends against MediaPipe (docs/performance.md)
+MAX_LANDMARK_PCT_IOD = 1.0  # mean landmark distance, % of the intercanthal distance
+MAX_BLENDSHAPE_DIFF = 0.05
+MAX_SERIES_DIFF_MM = 0.3  # 95th percentile over frames and columns; the maximum is reported beside it
+
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    frames: int
+    frames_compared: int  # frames where both found a face
+    face_disagreements: int
+    landmark_pct_iod_mean: float
+    landmark_pct_iod_p95: float
+    blendshape_max_diff: float
+    blendshape_mean_diff: float
+    series_max_diff_mm: float
+    series_p95_diff_mm: float
+    worst_series_column: str
+
+    def passes(self) -> bool:
+        return (self.frames_compared > 0 and self.face_disagreements == 0
+                and self.landmark_pct_iod_mean <= MAX_LANDMARK_PCT_IOD
+                and self.blendshape_max_diff <= MAX_BLENDSHAPE_DIFF
+                and self.series_p95_diff_mm <= MAX_SERIES_DIFF_MM)
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def compare_runs(ref: dict, got: dict) -> ParityReport:
+    """Compare two ``run_measures`` outputs over the same frames."""
+    face_ref = np.isfinite(ref["landmarks"][:, 0, 0])
+    face_got = np.isfinite(got["landmarks"][:, 0, 0])
+    both = face_ref & face_got
+    if not both.any():
+        return ParityReport(len(face_ref), 0, int((face_ref != face_got).sum()), np.inf, np.inf, np.inf, np.inf,
+                            np.inf, np.inf, "")
+    a, b = ref["landmarks"][both, :, :2], got["landmarks"][both, :, :2]
+    iod = np.linalg.norm(a[:, RIGHT_EYE_INNER] - a[:, LEFT_EYE_INNER], axis=1)
+    pct = np.linalg.norm(a - b, axis=2).mean(axis=1) / iod * 100
+    blend = np.abs(ref["blendshapes"][both] - got["blendshapes"][both])
+    worst_col, worst, diffs = "", 0.0, []
+    for col in sorted(k for k in ref if k.endswith("_mm")):
+        x, y = np.asarray(ref[col][both], float), np.asarray(got[col][both], float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if not ok.any():
+            continue
+        d = np.abs(x[ok] - y[ok])
+        diffs.append(d)
+        if d.max() > worst:
+            worst_col, worst = col, float(d.max())
+    all_d = np.concatenate(diffs) if diffs else np.zeros(1)
+    return ParityReport(len(face_ref), int(both.sum()), int((face_ref != face_got).sum()), float(pct.mean()),
+                        float(np.percentile(pct, 95)), float(blend.max()), float(blend.mean()), worst,
+                        float(np.percentile(all_d, 95)), worst_col)
+
+
+def compare_backends(frames: list, fps: float, candidate: str = "onnx", reference: str = "mediapipe",
+                     **candidate_options) -> ParityReport:
+    return compare_runs(run_measures(frames, fps, backend=reference),
+                        run_measures(frames, fps, backend=candidate, **candidate_options))

@@ -1,0 +1,177 @@
+"""Engines behind a ZeroMQ broker on loopback: load spread, takeover of a killed engine's streams,
+and endpoints that do not answer."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+import zmq
+
+from monitor import wire
+from monitor.broker import Broker
+from monitor.errors import EngineError
+from monitor.pipeline import SessionOptions, run_session
+from monitor.store import Store
+from monitor.transport import EngineClient
+from tests.helpers import ROOT, free_port, run_cli
+
+
+def _broker():
+    front, back = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    broker = Broker(front, back, ctx=zmq.Context.instance())
+    broker.open()
+    thread = threading.Thread(target=broker.serve, daemon=True)
+    thread.start()
+    return broker, thread
+
+
+def _engine(back: str, log):
+    return subprocess.Popen([sys.executable, "-m", "monitor", "engine", "--broker", back],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    broker, thread = _broker()
+    logs = [open(tmp_path / f"engine{i}.log", "wb") for i in range(3)]
+    procs = [_engine(broker.backend_endpoint, log) for log in logs]
+    deadline = time.monotonic() + 90
+    while len(broker.engines) < 3:
+        assert time.monotonic() < deadline, "engines did not join the broker"
+        assert all(p.poll() is None for p in procs), (tmp_path / "engine0.log").read_text()[-500:]
+        time.sleep(0.2)
+    yield broker, procs
+    broker.stop()
+    thread.join(5)
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            p.wait(10)
+    for log in logs:
+        log.close()
+
+
+def test_streams_spread_over_three_engines(cluster, sample_frames):
+    broker, _ = cluster
+    clients = [EngineClient(broker.frontend_endpoint, window=1) for _ in range(6)]
+    streams = [uuid.uuid4() for _ in clients]
+    engines_of: dict = {}
+    try:
+        for i in range(5):
+            for c, s in zip(clients, streams):
+                c.send_frame(s, i, 0, i * 33_333, sample_frames[i])
+            for c, s in zip(clients, streams):
+                r = c.recv(30_000)
+                assert r is not None and r.meta["kind"] == "result" and r.meta["face"]
+                engines_of.setdefault(str(s), set()).add(r.meta["engine"])
+        pong = clients[0].ping(5)
+    finally:
+        for c in clients:
+            c.close()
+    assert pong["broker"] and pong["engines"] == 3
+    assert all(len(e) == 1 for e in engines_of.values())  # a stream stays on its engine
+    per_engine = {}
+    for e in engines_of.values():
+        per_engine[next(iter(e))] = per_engine.get(next(iter(e)), 0) + 1
+    assert sorted(per_engine.values()) == [2, 2, 2]
+
+
+def test_killed_engine_streams_are_taken_over_and_the_gap_is_stored(cluster, sample_video, store_dir):
+    broker, procs = cluster
+    results: list = []
+    box: dict = {}
+    opts = SessionOptions(str(sample_video), store_root=store_dir, engine_endpoint=broker.frontend_endpoint,
+                          realtime=True, repeat=3, on_result=results.append)
+    t = threading.Thread(target=lambda: box.update(result=run_session(opts)), daemon=True)
+    t.start()
+    deadline = time.monotonic() + 60
+    while len(results) < 30:
+        assert time.monotonic() < deadline and t.is_alive(), "the session did not start"
+        time.sleep(0.05)
+    (stream, identity), = broker.owner.items()
+    name = broker.engines[identity].name
+    pid = int(name.rsplit(":", 1)[1])
+    os.kill(pid, signal.SIGKILL)
+    killed_at = len(results)
+    t.join(120)
+    assert not t.is_alive()
+    result = box["result"]
+    assert result.status == "complete"
+    assert len(results) > killed_at + 30  # the session went on after the kill
+    with Store(store_dir) as store:
+        events = store.events(result.session_id)
+        table = store.read_series(result.session_id)
+    takeovers = [json.loads(e["detail"]) for e in events if e["kind"] == "engine_takeover"]
+    lost = [e for e in events if e["kind"] == "frame_lost"]
+    assert len(takeovers) == 1 and takeovers[0]["from"] == name and takeovers[0]["to"] != name
+    assert takeovers[0]["gap_s"] < 5.0  # liveness 2 s, then the next engine's first frame
+    assert takeovers[0]["frames_lost"] == len(lost) >= 1
+    assert all(name in e["detail"] for e in lost)
+    frames = table.column("frame").to_pylist()
+    assert len(frames) == result.frames and len(set(frames)) == len(frames)
+    lost_ids = {e["frame"] for e in lost}
+    assert not lost_ids & set(frames)  # lost frames are missing from the series, and recorded as lost
+    assert broker.stats.engines_lost == 1 and len(broker.engines) == 2
+
+
+def test_broker_without_engines_is_a_clear_error(store_dir, sample_video):
+    broker, thread = _broker()
+    try:
+        client = EngineClient(broker.frontend_endpoint)
+        pong = client.ping(5)
+        client.close()
+        assert pong["broker"] and pong["engines"] == 0
+        with pytest.raises(EngineError, match="has no engines"):
+            run_session(SessionOptions(str(sample_video), store_root=store_dir,
+                                       engine_endpoint=broker.frontend_endpoint))
+    finally:
+        broker.stop()
+        thread.join(5)
+
+
+def test_endpoint_that_does_not_answer(sample_video, store_dir):
+    dead = f"tcp://127.0.0.1:{free_port()}"
+    r = run_cli("analyze", str(sample_video), "--engine", dead, "--store", str(store_dir), timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error:") and dead in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_engine_reconnects_to_a_restarted_broker(tmp_path, sample_frames):
+    port_front, port_back = free_port(), free_port()
+    front, back = f"tcp://127.0.0.1:{port_front}", f"tcp://127.0.0.1:{port_back}"
+    with open(tmp_path / "engine.log", "wb") as log:
+        proc = _engine(back, log)  # started before any broker exists
+        try:
+            for _ in range(2):  # a broker, then a new one on the same endpoints
+                broker = Broker(front, back, ctx=zmq.Context.instance())
+                deadline = time.monotonic() + 10
+                while True:  # the previous broker's sockets close in ZeroMQ's I/O thread
+                    try:
+                        broker.open()
+                        break
+                    except EngineError:
+                        assert time.monotonic() < deadline
+                        time.sleep(0.2)
+                th = threading.Thread(target=broker.serve, daemon=True)
+                th.start()
+                deadline = time.monotonic() + 90
+                while not broker.engines:
+                    assert time.monotonic() < deadline and proc.poll() is None
+                    time.sleep(0.2)
+                c = EngineClient(front)
+                c.send_frame(uuid.uuid4(), 0, 0, 0, sample_frames[0])
+                r = c.recv(30_000)
+                c.send_control(wire.Kind.END, uuid.uuid4())
+                c.close()
+                assert r is not None and r.meta["kind"] == "result" and r.meta["face"]
+                broker.stop()
+                th.join(5)
+        finally:
+            proc.terminate()
+            proc.wait(10)
