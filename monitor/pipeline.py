@@ -196,9 +196,12 @@ def wait_for_engines(client: EngineClient, endpoint: str, timeout_s: float = 10.
 def check_backend(backend: str) -> None:
     """Refuse an exported landmark model the engine would refuse, before anything starts."""
     if backend in ("onnx", "onnx-cuda", "tensorrt"):
-        from engines.facemesh.models import load_model_set
+        from engines.facemesh.models import LandmarkModelError, load_model_set
 
-        load_model_set()
+        try:
+            load_model_set()
+        except LandmarkModelError as e:
+            raise UsageError(str(e)) from None
 
 
 def check_cnn(cnn: CnnOptions) -> None:

@@ -247,7 +247,8 @@ def test_analyze_refuses_an_altered_export(models, sample_video, store_dir, tmp_
     r = run_cli("analyze", str(sample_video), "--backend", "onnx", "--store", str(store_dir),
                 env={"FACEMONITOR_ONNX_DIR": str(folder)})
     assert r.returncode == 2
-    assert r.stderr.startswith("error:") and "SHA-256" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("error: ") and "SHA-256" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "LandmarkModelError" not in r.stderr
 
 
 # -- GPU ------------------------------------------------------------------------------------------------
