@@ -5,7 +5,7 @@
 # and run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FACEMONITOR_EXTRAS=dev,train,export bash scripts/install.sh
+FACEMONITOR_EXTRAS=dev,train bash scripts/install.sh
 if ! command -v chromium >/dev/null 2>&1; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo_cmd="sudo -n"
