@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import assets
-from .capture import open_capture, parse_source
+from .capture import read_rgb_frames
 from .pipeline import SessionOptions, run_session
 
 TARGETS = {
@@ -25,20 +25,6 @@ TARGETS = {
     "kernels_ms_per_frame": 0.5,
     "first_result_s": 10.0,
 }
-
-
-def _decode_all(path: Path) -> list[np.ndarray]:
-    import cv2
-
-    cap = open_capture(parse_source(str(path)))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
-    cap.release()
-    return frames
 
 
 def mediapipe_alone_fps(frames: list[np.ndarray], repeat: int, fps: float = 30.0) -> float:
@@ -107,7 +93,7 @@ def run_bench(args) -> int:
     sample = assets.sample_path()
     store = args.store or Path(tempfile.mkdtemp(prefix="facemonitor-bench-"))
     print(f"sample: {sample.name}; store: {store}")
-    frames = _decode_all(sample)
+    frames, _ = read_rgb_frames(sample)
 
     print("1/4 MediaPipe Face Landmarker alone on decoded frames …", flush=True)
     mp_fps = mediapipe_alone_fps(frames, args.repeat)
@@ -370,7 +356,7 @@ def streams_run(backend: str, frames: list, n_streams: int, seconds: float) -> d
 def run_streams_bench(args) -> int:
     """``facemonitor bench --streams N``: each backend in turn serves 1 and N streams in this run;
     the ratios against the first backend (MediaPipe) are the figures."""
-    frames = _decode_all(assets.sample_path())
+    frames, _ = read_rgb_frames(assets.sample_path())
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     counts = sorted({1, args.streams})
     runs = [streams_run(b, frames, n, args.stream_seconds) for n in counts for b in backends]

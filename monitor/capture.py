@@ -104,6 +104,23 @@ def open_capture(spec: SourceSpec) -> cv2.VideoCapture:
     return cap
 
 
+def read_rgb_frames(path: str | Path, limit: int | None = None) -> tuple[list[np.ndarray], float]:
+    """The first ``limit`` frames (all when None) of a video file as RGB arrays, and its frame rate
+    (30 when the file does not give a plausible one)."""
+    cap = open_capture(parse_source(str(path)))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    try:
+        while limit is None or len(frames) < limit:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        cap.release()
+    return frames, (fps if fps and 1 <= fps <= 1000 else 30.0)
+
+
 class FrameMailbox:
     """Hand-over between the capture thread and the sender.
 

@@ -9,19 +9,10 @@ from .errors import AssetError
 
 def sample_clip(frames: int):
     """The first ``frames`` frames of the sample video (RGB) and its frame rate."""
-    import cv2
-
     from .assets import sample_path
+    from .capture import read_rgb_frames
 
-    cap = cv2.VideoCapture(str(sample_path()))
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    out = []
-    while len(out) < frames:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        out.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    cap.release()
+    out, fps = read_rgb_frames(sample_path(), frames)
     if not out:
         raise AssetError("the sample video gave no frames")
     return out, fps

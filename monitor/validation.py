@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from calibration.scale import IrisScale
 
 from . import assets, synthetic
 from .asymmetry import static_asymmetry
+from .capture import read_rgb_frames
 from .fatigue import fatigue_curve
 from .landmarks import SIDES
 from .measures import compute_measures
@@ -40,14 +40,7 @@ class Clip:
 def still_clip(seconds: float, fps: float = 30.0, first: int = 16) -> Clip:
     """The neutral first ``first`` frames of the sample clip, played back and forth for ``seconds``:
     a real, nearly still face with real sensor noise and small head motion."""
-    cap = cv2.VideoCapture(str(assets.sample_path("single_face.mp4")))
-    base = []
-    while len(base) < first:
-        ok, f = cap.read()
-        if not ok:
-            break
-        base.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
-    cap.release()
+    base, _ = read_rgb_frames(assets.sample_path("single_face.mp4"), first)
     if len(base) < 2:
         raise RuntimeError("the sample clip could not be read")
     cycle = base + base[-2:0:-1]
