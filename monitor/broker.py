@@ -32,6 +32,7 @@ import zmq
 
 from . import __version__, wire
 from .errors import EngineError
+from .transport import recv_waiting
 
 log = logging.getLogger("facemonitor.broker")
 
@@ -211,22 +212,11 @@ class Broker:
         try:
             while self._running:
                 events = dict(poller.poll(int(HEARTBEAT_S * 1000 / 2)))
-                if self.back in events:
-                    for _ in range(64):
-                        try:
-                            parts = self.back.recv_multipart(zmq.NOBLOCK, copy=False)
-                        except zmq.Again:
-                            break
-                        if len(parts) >= 2:
-                            self._engine_message(parts)
-                if self.front in events:
-                    for _ in range(64):
-                        try:
-                            parts = self.front.recv_multipart(zmq.NOBLOCK, copy=False)
-                        except zmq.Again:
-                            break
-                        if len(parts) >= 2:
-                            self._client_message(parts)
+                for sock, handle in ((self.back, self._engine_message), (self.front, self._client_message)):
+                    if sock in events:
+                        for parts in recv_waiting(sock, 64):
+                            if len(parts) >= 2:  # a ROUTER always prefixes the sender's identity
+                                handle(parts)
                 now = time.monotonic()
                 if now >= next_beat:
                     for identity in self.engines:

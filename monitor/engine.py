@@ -28,6 +28,7 @@ from engines import LandmarkRunner, create_runner  # noqa: E402
 from . import __version__, wire  # noqa: E402
 from .errors import EngineError  # noqa: E402
 from .proc import pid_alive  # noqa: E402
+from .transport import recv_waiting  # noqa: E402
 from .measures import compute_measures, nan_to_none  # noqa: E402
 
 log = logging.getLogger("facemonitor.engine")
@@ -311,17 +312,10 @@ class EngineService:
                         break
                 if data in events:
                     # drain what is waiting (one batch) without blocking the control socket for long
-                    senders, bodies = [], []
-                    for _ in range(MAX_BATCH):
-                        try:
-                            parts = data.recv_multipart(zmq.NOBLOCK, copy=False)
-                        except zmq.Again:
-                            break
-                        if len(parts) < 2:  # a ROUTER always prefixes the sender's identity
-                            continue
-                        senders.append(parts[0])
-                        bodies.append(parts[1:])
-                    for identity, reply in zip(senders, self.handle_many(bodies)):
+                    # a ROUTER always prefixes the sender's identity
+                    waiting = [p for p in recv_waiting(data, MAX_BATCH) if len(p) >= 2]
+                    replies = self.handle_many([p[1:] for p in waiting])
+                    for identity, reply in zip([p[0] for p in waiting], replies):
                         data.send_multipart([identity, *reply.parts()], copy=False)
         finally:
             self.close_streams()

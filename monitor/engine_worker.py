@@ -17,6 +17,7 @@ from . import __version__, wire
 from .broker import HEARTBEAT, HEARTBEAT_S, LIVENESS, READY, REPLY, REQUEST, WHO
 from .engine import MAX_BATCH, EngineService
 from .proc import pid_alive
+from .transport import recv_waiting
 
 log = logging.getLogger("facemonitor.engine")
 
@@ -66,11 +67,7 @@ class EngineWorker:
                 now = time.monotonic()
                 if events:
                     clients, bodies = [], []
-                    for _ in range(MAX_BATCH):
-                        try:
-                            parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
-                        except zmq.Again:
-                            break
+                    for parts in recv_waiting(self.sock, MAX_BATCH):
                         heard, backoff = now, 1.0
                         if not self.connected:
                             self.connected = True

@@ -24,6 +24,17 @@ from . import wire
 from .errors import EngineError
 
 
+def recv_waiting(sock: zmq.Socket, limit: int) -> list[list]:
+    """Up to ``limit`` multipart messages already waiting on ``sock``, without blocking (one batch)."""
+    out = []
+    for _ in range(limit):
+        try:
+            out.append(sock.recv_multipart(zmq.NOBLOCK, copy=False))
+        except zmq.Again:
+            break
+    return out
+
+
 class EngineClient:
     def __init__(self, endpoint: str, ctx: zmq.Context | None = None, window: int = 3) -> None:
         self.endpoint = endpoint
