@@ -22,7 +22,27 @@ from .facemesh.pipeline import FaceMeshPipeline, PipelineOptions, Track
 _LANDMARK_MAX_BATCH = 16
 
 
-class OrtInference:
+class _NetworkCalls:
+    """``Inference`` on top of ``_run(role, x)``, which returns a network's outputs in the ONNX file's
+    order; the landmark network runs in chunks of at most ``_LANDMARK_MAX_BATCH``."""
+
+    def _run(self, role: str, x: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def detect(self, x):
+        reg, scores = self._run("detector", x)
+        return reg.reshape(896, 16), scores.reshape(896)
+
+    def landmarks(self, x):
+        outs = [self._run("landmarks", x[i:i + _LANDMARK_MAX_BATCH]) for i in range(0, len(x), _LANDMARK_MAX_BATCH)]
+        return (np.concatenate([o[0] for o in outs]).reshape(len(x), 478, 3),
+                np.concatenate([o[1] for o in outs]).reshape(len(x)))
+
+    def blendshapes(self, x):
+        return self._run("blendshapes", x)[0]
+
+
+class OrtInference(_NetworkCalls):
     """The three networks in ONNX Runtime sessions on one device; no silent fallback to another."""
 
     def __init__(self, models: ModelSet, device: str = "cpu", threads: int = 0) -> None:
@@ -52,21 +72,8 @@ class OrtInference:
         session, name = self.sessions[role]
         return session.run(None, {name: x})
 
-    def detect(self, x):
-        reg, scores = self._run("detector", x)
-        return reg[0], scores[0, :, 0]
 
-    def landmarks(self, x):
-        outs = [self._run("landmarks", x[i:i + _LANDMARK_MAX_BATCH]) for i in range(0, len(x), _LANDMARK_MAX_BATCH)]
-        pts = np.concatenate([o[0] for o in outs]).reshape(len(x), 478, 3)
-        presence = np.concatenate([o[1] for o in outs]).reshape(len(x))
-        return pts, presence
-
-    def blendshapes(self, x):
-        return self._run("blendshapes", x)[0]
-
-
-class TensorRTInference:
+class TensorRTInference(_NetworkCalls):
     """The landmark network as a TensorRT fp16 engine with a dynamic batch (1…16); the detector and
     blendshape networks (batch 1, run once per stream) likewise, each cached by ``engines.trt``."""
 
@@ -75,9 +82,9 @@ class TensorRTInference:
 
         self.name = f"tensorrt-{precision}"
         cache = Path(cache_dir) if cache_dir else models.folder / "tensorrt"
-        io = {}
         import onnxruntime as ort
 
+        io = {}
         for role in ("detector", "landmarks", "blendshapes"):
             session = ort.InferenceSession(str(models.path(role)), providers=["CPUExecutionProvider"])
             inp = session.get_inputs()[0]
@@ -92,18 +99,6 @@ class TensorRTInference:
         runner, name, outputs = self._io[role]
         got = runner.run({name: x})
         return [got[o] for o in outputs]  # in the ONNX file's output order, as ONNX Runtime gives them
-
-    def detect(self, x):
-        reg, scores = self._run("detector", x)
-        return reg.reshape(896, 16), scores.reshape(896)
-
-    def landmarks(self, x):
-        outs = [self._run("landmarks", x[i:i + _LANDMARK_MAX_BATCH]) for i in range(0, len(x), _LANDMARK_MAX_BATCH)]
-        return (np.concatenate([o[0] for o in outs]).reshape(len(x), 478, 3),
-                np.concatenate([o[1] for o in outs]).reshape(len(x)))
-
-    def blendshapes(self, x):
-        return self._run("blendshapes", x)[0]
 
 
 # configuration → (pipeline, users); runners of one process share the loaded networks
@@ -134,11 +129,13 @@ class FaceMeshLandmarker(LandmarkRunner):
         raise NotImplementedError
 
     def _activate(self) -> None:
-        models = load_model_set(self.models_dir, self.model_path)
-        key = (type(self).__name__, str(models.folder), self.options, self.threads)
+        # keyed by the configuration, so the export is hashed and checked when its networks are
+        # loaded, not again for every stream that shares them
+        key = (type(self).__name__, str(self.models_dir), str(self.model_path), self.options, self.threads)
         with _shared_lock:
             entry = _shared.get(key)
             if entry is None:
+                models = load_model_set(self.models_dir, self.model_path)
                 geometry = FaceGeometry(CanonicalFace.from_file(models.geometry))
                 entry = _shared[key] = [FaceMeshPipeline(self._inference(models), geometry, self.options), 0]
             entry[1] += 1
