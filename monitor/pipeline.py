@@ -106,7 +106,7 @@ class EngineGaps:
     lost_frames: list = field(default_factory=list)
     lost_from: str | None = None
 
-    def lost(self, meta: dict, now: float) -> None:
+    def lost(self, meta: dict) -> None:
         self.lost_frames.append(meta.get("frame"))
         self.lost_from = meta.get("engine") or self.lost_from
 
@@ -311,7 +311,7 @@ def _record(opts, spec, cap, store: Store, engine: LocalEngine | None, client: E
                     continue
                 sent.pop(meta.get("frame"), None)
                 images.pop(meta.get("frame"), None)
-                gap.lost(meta, now)
+                gap.lost(meta)
                 events.append(("frame_lost", meta.get("reason"), meta.get("frame")))
                 continue
             if kind != "result" or meta.get("stream") != str(stream):

@@ -1,7 +1,6 @@
 """The 3D-CNN's pure parts (crops, clip window, votes, labels, metrics, clip cutting, cards) and, with
 PyTorch installed (the train extra), the models, checkpoints, ONNX export and parity, and runtime checks."""
 
-import csv
 import importlib.util
 import json
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .protowire import ProtoError, fields, packed_varints
+from .protowire import ProtoError, fields
 
 VERTICAL_FOV_DEG = 63.0
 NEAR = 1.0
@@ -56,9 +56,6 @@ class CanonicalFace:
     @classmethod
     def from_file(cls, path: Path) -> "CanonicalFace":
         return cls.from_bytes(Path(path).read_bytes())
-
-
-_ = packed_varints  # the index buffer is not needed for the matrix
 
 
 def weighted_similarity(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:

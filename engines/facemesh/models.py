@@ -140,8 +140,10 @@ def _require_export_tools():
 
 
 def _sample_inputs(frames: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
-    """Real inputs for each network, from sample frames run through the detector's own preprocessing
-    and the MediaPipe landmarks' crop and subset (built with this package's pure functions)."""
+    """Inputs for each network from sample frames: the detector's letterboxed frame, an upright crop
+    of the frame's centre turned by a random small angle for the landmark network, and random
+    points over the frame for the blendshape network (the TFLite check needs real value ranges,
+    not a face)."""
     from . import detector, roi
 
     out: dict[str, list[np.ndarray]] = {"detector": [], "landmarks": [], "blendshapes": []}

@@ -94,7 +94,8 @@ class FaceMeshPipeline:
             return None
         best = max(found, key=lambda d: d.area)
         h, w = rgb.shape[:2]
-        track.detected_rect = roi.rect_from_detection(best.box, best.keypoints, w, h)
+        track.detected_rect = roi.rect_from_detection(best.box, best.keypoints, w, h,
+                                                      (detector.RIGHT_EYE, detector.LEFT_EYE))
         return track.detected_rect
 
     def _landmarks(self, frames: list[np.ndarray], rects: list[roi.RotatedRect]) -> tuple[list, np.ndarray]:

@@ -46,10 +46,3 @@ def fields(buf: bytes) -> list[tuple[int, int, object]]:
         out.append((number, wtype, value))
     return out
 
-
-def packed_varints(buf: bytes) -> list[int]:
-    out, i = [], 0
-    while i < len(buf):
-        v, i = _varint(buf, i)
-        out.append(v)
-    return out

@@ -54,9 +54,9 @@ def _angle(start: np.ndarray, end: np.ndarray) -> float:
 
 
 def rect_from_detection(box: tuple[float, float, float, float], keypoints: np.ndarray, width: int, height: int,
-                        scale: float = ROI_SCALE, eyes: tuple[int, int] = (0, 1)) -> RotatedRect:
+                        eyes: tuple[int, int], scale: float = ROI_SCALE) -> RotatedRect:
     """The region for a detection (normalised box and keypoints): the box enlarged by ``scale``, turned
-    so the eyes are level."""
+    so the keypoints ``eyes`` (the subject's right eye, then left) are level."""
     x0, y0, bw, bh = box
     kp = np.asarray(keypoints, np.float64) * (width, height)
     angle = _angle(kp[eyes[0]], kp[eyes[1]])
