@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .errors import AssetError
+from .errors import AssetError, UsageError
 
 
 def sample_clip(frames: int):
@@ -28,13 +28,17 @@ def check_against_mediapipe(folder, frames: int) -> dict:
 
 
 def run_models(args) -> int:
+    from engines import BackendUnavailable
     from engines.facemesh.models import MANIFEST, export_onnx, load_model_set
 
-    if args.models_command == "info":
-        models = load_model_set(args.dir)
-        print(json.dumps({"folder": str(models.folder), **models.manifest}, indent=2))
-        return 0
-    models = export_onnx(folder=args.out, force=args.force)
+    try:
+        if args.models_command == "info":
+            models = load_model_set(args.dir)
+            print(json.dumps({"folder": str(models.folder), **models.manifest}, indent=2))
+            return 0
+        models = export_onnx(folder=args.out, force=args.force)
+    except BackendUnavailable as e:  # a missing or altered export, or export tools that cannot run
+        raise UsageError(str(e)) from None
     print(f"exported to {models.folder}")
     check = check_against_mediapipe(models.folder, args.frames)
     manifest = dict(models.manifest, mediapipe_check=check)

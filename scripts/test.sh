@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Install facemonitor with its test tools, the train extra (PyTorch CPU build, scikit-learn) and the export
-# extra (tf2onnx, TensorFlow CPU: the ONNX landmark backend's tests export the models) into .venv
+# Install facemonitor with its test tools and the train extra (PyTorch CPU build, scikit-learn) into .venv
 # (first time only), Debian's Chromium for the browser tests when it is missing (as root, or with sudo),
 # and run the whole test suite.
 set -euo pipefail

@@ -1,6 +1,5 @@
 """The landmark pipeline on the exported ONNX networks, without the MediaPipe runtime."""
 
-import importlib.util
 import json
 import math
 import shutil
@@ -17,19 +16,14 @@ from engines.facemesh.protowire import ProtoError
 from engines.trt import EngineKey, stale_reason
 from tests.helpers import run_cli
 
-# TensorFlow is never imported into the test process: its bundled libraries clash with aiortc's SRTP
-# library (a segfault on import), so the export runs as the real command in a subprocess.
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("tf2onnx") is None,
-                                reason="the export extra (tf2onnx, tensorflow) is not installed")
-
-
 @pytest.fixture(scope="session")
 def models():
-    """The exported networks in the cache (exported once by the real command, reused by later runs)."""
+    """The exported networks in the cache, exported once by the real command (which prepares its own
+    TensorFlow environment in the cache on first use) and reused by later runs."""
     try:
         return load_model_set()
     except LandmarkModelError:
-        r = run_cli("models", "export-onnx", timeout=600)
+        r = run_cli("models", "export-onnx", timeout=900)
         assert r.returncode == 0, r.stderr[-2000:]
         return load_model_set()
 
@@ -173,6 +167,13 @@ def test_onnx_with_unexpected_inputs_is_refused(models, tmp_path):
 def test_missing_export_names_the_command(tmp_path):
     with pytest.raises(LandmarkModelError, match="models export-onnx"):
         load_model_set(tmp_path / "nothing")
+
+
+def test_export_tools_that_do_not_exist_are_a_clear_error(tmp_path):
+    r = run_cli("models", "export-onnx", "--out", tmp_path / "out", env={"FACEMONITOR_EXPORT_PYTHON": "/nonexistent/python"})
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("error: FACEMONITOR_EXPORT_PYTHON=/nonexistent/python does not exist")
+    assert not (tmp_path / "out").exists()
 
 
 def test_cuda_backend_is_refused_without_a_gpu_never_silently_on_cpu(models):

@@ -2,8 +2,8 @@
 the checks every backend runs before loading them.
 
 ``export_onnx`` converts the TFLite detector, 478-point landmark model and blendshape model with
-tf2onnx (the ``export`` extra), checks each against the TFLite interpreter on real inputs from the
-sample video, and writes them with the task's geometry metadata and a ``manifest.json`` (SHA-256 of
+tf2onnx, in an environment of its own (``export_python``, ``convert.py``), checks each against the
+TFLite interpreter on real inputs from the sample video, and writes them with the task's geometry metadata and a ``manifest.json`` (SHA-256 of
 every file, tool versions, check results) into a folder keyed by the task's own SHA-256. The folder
 is written under a temporary name and renamed only when whole.
 
@@ -129,14 +129,54 @@ def load_model_set(folder: Path | None = None, task_path: Path | None = None) ->
 
 # -- export ---------------------------------------------------------------------------------------
 
-def _require_export_tools():
-    try:
-        import tensorflow as tf  # noqa: F401
-        import tf2onnx  # noqa: F401
-    except ImportError as e:
-        raise BackendUnavailable(f"export needs tf2onnx and tensorflow ({e.name} is missing): "
-                                 "pip install 'facemonitor[export]'") from None
-    return tf, tf2onnx
+# the tools the export runs in their own environment (see convert.py for why), pinned to the versions
+# whose output the checks were written against
+EXPORT_REQUIREMENTS = ("tf2onnx==1.17.0", "tensorflow-cpu==2.21.0")
+
+
+def export_python(log=print) -> Path:
+    """The Python of the export environment: ``FACEMONITOR_EXPORT_PYTHON`` if set, else a virtual
+    environment in the cache, created with ``EXPORT_REQUIREMENTS`` on first use."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    from monitor.assets import cache_dir
+
+    given = os.environ.get("FACEMONITOR_EXPORT_PYTHON")
+    if given:
+        if not Path(given).is_file():
+            raise BackendUnavailable(f"FACEMONITOR_EXPORT_PYTHON={given} does not exist")
+        return Path(given)
+    spec = " ".join(EXPORT_REQUIREMENTS)
+    env = cache_dir() / f"export-env-{hashlib.sha256(spec.encode()).hexdigest()[:12]}"
+    python, stamp = env / "bin" / "python", env / ".complete"
+    if stamp.is_file() and python.is_file():
+        return python
+    log(f"preparing the export tools in {env} (once: {spec}, several hundred MB)")
+    shutil.rmtree(env, ignore_errors=True)
+    steps = ([sys.executable, "-m", "venv", str(env)],
+             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *EXPORT_REQUIREMENTS])
+    for cmd in steps:
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+            raise BackendUnavailable(f"could not prepare the export tools in {env}: {last}")
+    stamp.write_text(spec)
+    return python
+
+
+def _convert(python: Path, workdir: Path) -> dict:
+    """Run convert.py in the export environment over ``workdir``; its result.json."""
+    import subprocess
+
+    script = Path(__file__).with_name("convert.py")
+    done = subprocess.run([str(python), str(script), str(workdir)], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = [ln for ln in done.stderr.strip().splitlines() if ln.strip()][-1:] or ["no output"]
+        raise LandmarkModelError(f"the TFLite → ONNX conversion failed: {last[0][:200]}")
+    return json.loads((workdir / "result.json").read_text())
 
 
 def _sample_inputs(frames: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
@@ -160,54 +200,6 @@ def _sample_inputs(frames: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def rewrite_prelu(path: Path) -> int:
-    """Rewrite each PRelu with constant per-channel slopes s as Relu(x) + Conv1x1_dw(Relu(Conv1x1_dw(x, −1)), −s)
-    — the same products and sums, so the same numbers — because ONNX Runtime's blocked (NCHWc)
-    CPU layout has no PRelu and would convert the layout before and after each of them; the
-    landmark network runs about twice as fast without those conversions. Returns the count."""
-    import onnx
-    from onnx import helper, numpy_helper
-
-    model = onnx.load(str(path))
-    inits = {i.name: i for i in model.graph.initializer}
-    nodes, used, count = [], set(), 0
-    for n in model.graph.node:
-        if n.op_type != "PRelu" or n.input[1] not in inits:
-            nodes.append(n)
-            used.update(n.input)
-            continue
-        slope = numpy_helper.to_array(inits[n.input[1]]).reshape(-1).astype(np.float32)
-        c, x, y = slope.size, n.input[0], n.output[0]
-        neg = numpy_helper.from_array(np.full((c, 1, 1, 1), -1.0, np.float32), f"{y}/prelu_neg_w")
-        slo = numpy_helper.from_array((-slope).reshape(c, 1, 1, 1), f"{y}/prelu_slope_w")
-        model.graph.initializer.extend([neg, slo])
-        nodes += [
-            helper.make_node("Conv", [x, neg.name], [f"{y}/neg"], group=c, kernel_shape=[1, 1]),
-            helper.make_node("Relu", [f"{y}/neg"], [f"{y}/relu_neg"]),
-            helper.make_node("Conv", [f"{y}/relu_neg", slo.name], [f"{y}/neg_part"], group=c, kernel_shape=[1, 1]),
-            helper.make_node("Relu", [x], [f"{y}/pos_part"]),
-            helper.make_node("Add", [f"{y}/pos_part", f"{y}/neg_part"], [y]),
-        ]
-        used.update([x, neg.name, slo.name])
-        count += 1
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    keep = [i for i in model.graph.initializer if i.name in used or i.name not in inits]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(keep)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return count
-
-
-def _tflite_outputs(tf, model_bytes: bytes, x: np.ndarray) -> list[np.ndarray]:
-    it = tf.lite.Interpreter(model_content=model_bytes)
-    it.allocate_tensors()
-    it.set_tensor(it.get_input_details()[0]["index"], x)
-    it.invoke()
-    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
-
-
 def export_onnx(task_path: Path | None = None, folder: Path | None = None, force: bool = False,
                 frames: list[np.ndarray] | None = None, log=print) -> ModelSet:
     """Convert the task's three networks to ONNX into ``folder`` (default: beside the cached model,
@@ -220,7 +212,7 @@ def export_onnx(task_path: Path | None = None, folder: Path | None = None, force
             return load_model_set(folder)
         except LandmarkModelError as e:
             log(f"existing export is unusable ({e}); exporting again")
-    tf, tf2onnx = _require_export_tools()
+    python = export_python(log)
     import onnxruntime as ort
 
     if frames is None:
@@ -234,35 +226,40 @@ def export_onnx(task_path: Path | None = None, folder: Path | None = None, force
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
+        work = tmp / "work"
+        work.mkdir()
+        for role, stem in STEMS.items():
+            (work / f"{stem}.tflite").write_bytes(members[f"{stem}.tflite"])
+            np.savez(work / f"{stem}.inputs.npz", **{f"x{i}": x for i, x in enumerate(inputs[role])})
+        (work / "job.json").write_text(json.dumps({"stems": list(STEMS.values()), "opset": OPSET}))
+        converted = _convert(python, work)
         files, checks = {}, {}
         for role, stem in STEMS.items():
-            src = tmp / f"{stem}.tflite"
-            src.write_bytes(members[f"{stem}.tflite"])
             dst = tmp / f"{stem}.onnx"
-            tf2onnx.convert.from_tflite(str(src), opset=OPSET, output_path=str(dst))
-            src.unlink()
-            rewritten = rewrite_prelu(dst)
+            (work / dst.name).rename(dst)
             check_io(dst, role)
             sess = ort.InferenceSession(str(dst), providers=["CPUExecutionProvider"])
             worst = 0.0
-            for x in inputs[role]:
-                ref = _tflite_outputs(tf, members[f"{stem}.tflite"], x)
-                got = sess.run(None, {sess.get_inputs()[0].name: x})
-                for r, g in zip(ref, got):
-                    span = float(np.ptp(r)) or 1.0
-                    worst = max(worst, float(np.abs(r - g.reshape(r.shape)).max()) / span)
+            with np.load(work / f"{stem}.tflite_out.npz") as refs:
+                for i, x in enumerate(inputs[role]):
+                    got = sess.run(None, {sess.get_inputs()[0].name: x})
+                    for j, g in enumerate(got):
+                        r = refs[f"{i}_{j}"]
+                        span = float(np.ptp(r)) or 1.0
+                        worst = max(worst, float(np.abs(r - g.reshape(r.shape)).max()) / span)
             if worst > TFLITE_TOLERANCE:
                 raise LandmarkModelError(f"the ONNX {role} network differs from TFLite by {worst:.2e} of its output "
                                          f"range (limit {TFLITE_TOLERANCE:.0e}); not exported")
             checks[role] = {"max_abs_diff_over_range": worst, "inputs": len(inputs[role]),
-                            "prelu_rewritten": rewritten}
+                            "prelu_rewritten": converted["prelu_rewritten"][stem]}
             files[dst.name] = file_sha256(dst)
             log(f"{role}: {dst.name} ({dst.stat().st_size / 1e6:.1f} MB), |ONNX − TFLite| ≤ {worst:.1e} of range")
+        shutil.rmtree(work)
         (tmp / GEOMETRY_FILE).write_bytes(members[GEOMETRY_FILE])
         files[GEOMETRY_FILE] = file_sha256(tmp / GEOMETRY_FILE)
         manifest = {
             "task_sha256": file_sha256(task), "files": files, "opset": OPSET,
-            "tf2onnx": tf2onnx.__version__, "tensorflow": tf.__version__,
+            "tf2onnx": converted["tf2onnx"], "tensorflow": converted["tensorflow"],
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tflite_check": checks,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
