@@ -194,14 +194,19 @@ def wait_for_engines(client: EngineClient, endpoint: str, timeout_s: float = 10.
 
 
 def check_backend(backend: str) -> None:
-    """Refuse an exported landmark model the engine would refuse, before anything starts."""
-    if backend in ("onnx", "onnx-cuda", "tensorrt"):
-        from engines.facemesh.models import LandmarkModelError, load_model_set
+    """Refuse what the engine would refuse, before anything starts: a backend that is unknown or not
+    installed (the message names those available), then an exported landmark model that is missing
+    or altered."""
+    from engines import BackendUnavailable, create_runner
 
-        try:
+    try:
+        create_runner(backend)  # not activated: this only resolves the backend
+        if backend in ("onnx", "onnx-cuda", "tensorrt"):
+            from engines.facemesh.models import load_model_set
+
             load_model_set()
-        except LandmarkModelError as e:
-            raise UsageError(str(e)) from None
+    except BackendUnavailable as e:
+        raise UsageError(str(e)) from None
 
 
 def check_cnn(cnn: CnnOptions) -> None:
