@@ -155,7 +155,7 @@ class FaceMeshLandmarker(LandmarkRunner):
         self.pipeline = None
 
     def _infer(self, rgb: np.ndarray, timestamp_ms: int) -> LandmarkResult:
-        return self.pipeline.process([self.track], [rgb])[0]
+        return self.pipeline.process([self.track], [rgb], [timestamp_ms])[0]
 
     @classmethod
     def infer_batch(cls, runners, frames, timestamps):
@@ -167,7 +167,8 @@ class FaceMeshLandmarker(LandmarkRunner):
             groups.setdefault(id(r.pipeline), []).append(i)
         for idx in groups.values():
             pipeline = runners[idx[0]].pipeline
-            results = pipeline.process([runners[i].track for i in idx], [frames[i] for i in idx])
+            results = pipeline.process([runners[i].track for i in idx], [frames[i] for i in idx],
+                                       [timestamps[i] for i in idx])
             for i, res in zip(idx, results):
                 out[i] = res
         return out

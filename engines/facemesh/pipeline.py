@@ -20,6 +20,7 @@ from ..base import LandmarkResult
 from . import detector, roi
 from .blendshapes import blendshape_input
 from .geometry import FaceGeometry
+from .smoothing import OneEuroSmoother
 
 LANDMARK_SIZE = 256
 
@@ -43,12 +44,8 @@ class Inference(Protocol):
 class Track:
     """One stream's tracking state."""
 
-    rect: roi.RotatedRect | None = None
-    # how the detector's region lay relative to the landmarks' own box when it last ran: tracking
-    # places the next region the same way, so the landmark network sees the face framed as after a
-    # detection (its output depends on the framing by a few tenths of a pixel)
-    relation: roi.RectRelation | None = None
-    detected_rect: roi.RotatedRect | None = None  # this frame's region came from the detector
+    rect: roi.RotatedRect | None = None  # where to look on the next frame
+    smoother: OneEuroSmoother = field(default_factory=OneEuroSmoother)
     faces: int = 0  # faces the detector found when it last ran
     since_detect: int = 0
     detections: int = 0  # how often the detector ran (for the benchmark and tests)
@@ -59,13 +56,13 @@ class Track:
 class PipelineOptions:
     min_detection: float = 0.5
     min_presence: float = 0.5
-    # "detector" (default): the detector places the region on every frame and the previous frame's
-    # landmarks place it when the detector finds nothing there — MediaPipe's own behaviour when it
-    # looks for more than one face, as the mediapipe backend does, so the two agree to ~0.05% of the
-    # intercanthal distance. "landmarks": the region follows the previous frame's landmarks and the
-    # detector runs only when tracking is lost (and every ``recount_every`` frames, to count faces and
-    # re-anchor the framing): faster, but the landmark network's output shifts with the framing by
-    # about 1–2% of the intercanthal distance (docs/performance.md).
+    # Each mode reproduces one configuration of MediaPipe's face landmarker in video mode:
+    # "detector" (default) is MediaPipe looking for more than one face, as the mediapipe backend does:
+    # the detector places the region on every frame (the previous frame's landmarks place it when the
+    # detector finds nothing there) and landmarks are not smoothed.
+    # "landmarks" is MediaPipe tracking one face: the region follows the previous frame's landmarks,
+    # the detector runs only when tracking is lost, and the landmarks are smoothed over time
+    # (``smoothing``). The detector also runs every ``recount_every`` frames, only to count faces.
     tracking: str = "detector"
     recount_every: int = 30
 
@@ -94,9 +91,7 @@ class FaceMeshPipeline:
             return None
         best = max(found, key=lambda d: d.area)
         h, w = rgb.shape[:2]
-        track.detected_rect = roi.rect_from_detection(best.box, best.keypoints, w, h,
-                                                      (detector.RIGHT_EYE, detector.LEFT_EYE))
-        return track.detected_rect
+        return roi.rect_from_detection(best.box, best.keypoints, w, h, (detector.RIGHT_EYE, detector.LEFT_EYE))
 
     def _landmarks(self, frames: list[np.ndarray], rects: list[roi.RotatedRect]) -> tuple[list, np.ndarray]:
         crops = np.stack([roi.crop(f, r, LANDMARK_SIZE) for f, r in zip(frames, rects)]).astype(np.float32)
@@ -105,7 +100,7 @@ class FaceMeshPipeline:
         projected = [roi.project(p, r, LANDMARK_SIZE) for p, r in zip(points, rects)]
         return projected, _sigmoid(presence)
 
-    def process(self, tracks: list[Track], frames: list[np.ndarray]) -> list[LandmarkResult]:
+    def process(self, tracks: list[Track], frames: list[np.ndarray], timestamps_ms: list[int]) -> list[LandmarkResult]:
         """One frame for each of several streams (each stream at most once per call)."""
         if len({id(t) for t in tracks}) != len(tracks):
             raise ValueError("a stream can have only one frame in a batch")
@@ -114,16 +109,14 @@ class FaceMeshPipeline:
         for track, rgb in zip(tracks, frames):
             track.frames += 1
             track.since_detect += 1
-            track.detected_rect = None
-            redetect = opts.tracking == "detector" or (opts.recount_every and track.since_detect >= opts.recount_every)
             if track.rect is None:
                 track.rect = self._detect(track, rgb)
-            elif redetect:
+            elif opts.tracking == "detector":
                 found = self._detect(track, rgb)
                 if found is not None and found.iou(track.rect) > 0.5:  # the same face: its detection frames it
                     track.rect = found
-                else:  # another face, or none: keep following this one
-                    track.detected_rect = None
+            elif opts.recount_every and track.since_detect >= opts.recount_every:
+                self._detect(track, rgb)  # counts faces; the tracked region stays
             rects.append(track.rect)
         points: list[np.ndarray | None] = [None] * len(tracks)
         todo = [i for i, r in enumerate(rects) if r is not None]
@@ -137,24 +130,25 @@ class FaceMeshPipeline:
                     points[i] = pts
                     continue
                 tracks[i].rect = None
+                tracks[i].smoother.reset()
                 if attempt == 0 and tracks[i].since_detect > 0:  # the region came from tracking
                     rect = self._detect(tracks[i], frames[i])
                     if rect is not None:
                         rects[i] = tracks[i].rect = rect
                         retry.append(i)
             todo = retry
-        results = []
-        for track, rgb, pts in zip(tracks, frames, points):
-            if pts is None:
-                track.rect = None
-                results.append(LandmarkResult.no_face())
-                continue
-            own = roi.rect_from_landmarks(pts)
-            if track.detected_rect is not None:
-                track.relation = roi.RectRelation.between(own, track.detected_rect)
-            track.rect = track.relation.apply(own) if track.relation is not None else own
-            h, w = rgb.shape[:2]
-            blend = np.asarray(self.inference.blendshapes(blendshape_input(pts)), np.float32).reshape(52)
-            matrix = self.geometry.matrix(pts / np.array([w, h, w], np.float32), w, h)
-            results.append(LandmarkResult(max(1, track.faces), pts.astype(np.float32), blend, matrix))
-        return results
+        return [self._finish(track, rgb, pts, t) for track, rgb, pts, t in zip(tracks, frames, points, timestamps_ms)]
+
+    def _finish(self, track: Track, rgb: np.ndarray, pts: np.ndarray | None, timestamp_ms: int) -> LandmarkResult:
+        """The next frame's region, then smoothing, blendshapes and the matrix for one stream's face."""
+        if pts is None:
+            track.rect = None
+            track.smoother.reset()
+            return LandmarkResult.no_face()
+        track.rect = roi.rect_from_landmarks(pts)  # from the landmarks as the network gave them
+        if self.options.tracking == "landmarks":
+            pts = track.smoother.apply(pts, int(timestamp_ms) * 1000)
+        h, w = rgb.shape[:2]
+        blend = np.asarray(self.inference.blendshapes(blendshape_input(pts)), np.float32).reshape(52)
+        matrix = self.geometry.matrix(pts / np.array([w, h, w], np.float32), w, h)
+        return LandmarkResult(max(1, track.faces), pts.astype(np.float32), blend, matrix)

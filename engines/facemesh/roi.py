@@ -51,8 +51,6 @@ def _angle(start: np.ndarray, end: np.ndarray) -> float:
     return math.atan2(math.sin(a), math.cos(a))
 
 
-
-
 def rect_from_detection(box: tuple[float, float, float, float], keypoints: np.ndarray, width: int, height: int,
                         eyes: tuple[int, int], scale: float = ROI_SCALE) -> RotatedRect:
     """The region for a detection (normalised box and keypoints): the box enlarged by ``scale``, turned
@@ -71,31 +69,6 @@ def rect_from_landmarks(points_px: np.ndarray, scale: float = ROI_SCALE, eyes: t
     angle = _angle(xy[eyes[0]], xy[eyes[1]])
     side = max(hi[0] - lo[0], hi[1] - lo[1]) * scale
     return RotatedRect((lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, side, side, angle)
-
-
-@dataclass(frozen=True, slots=True)
-class RectRelation:
-    """Where one rect lies relative to another, in the other's own frame: centre offset as fractions
-    of its sides, side ratios and angle difference. ``apply`` places a rect the same way."""
-
-    dx: float
-    dy: float
-    width: float
-    height: float
-    angle: float
-
-    @classmethod
-    def between(cls, base: RotatedRect, placed: RotatedRect) -> "RectRelation":
-        c, s = math.cos(base.angle), math.sin(base.angle)
-        ox, oy = placed.cx - base.cx, placed.cy - base.cy
-        return cls((c * ox + s * oy) / base.width, (-s * ox + c * oy) / base.height, placed.width / base.width,
-                   placed.height / base.height, placed.angle - base.angle)
-
-    def apply(self, base: RotatedRect) -> RotatedRect:
-        c, s = math.cos(base.angle), math.sin(base.angle)
-        lx, ly = self.dx * base.width, self.dy * base.height
-        return RotatedRect(base.cx + c * lx - s * ly, base.cy + s * lx + c * ly, base.width * self.width,
-                           base.height * self.height, base.angle + self.angle)
 
 
 def crop(rgb: np.ndarray, rect: RotatedRect, n: int, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
