@@ -67,23 +67,17 @@ def test_crop_and_projection_are_inverse():
     rect = roi.RotatedRect(320.0, 180.0, 200.0, 150.0, 0.3)
     m = rect.crop_to_image(256)
     corners = np.array([[0, 0, 0], [256, 0, 0], [256, 256, 0], [128, 128, 10]], np.float32)
-    img = roi.project(corners, rect, 256)
+    img = roi.project(corners, rect, 256, (640, 360))
     assert img[3, :2] == pytest.approx([320, 180])
-    assert img[3, 2] == pytest.approx(10 * 200 / 256)
     assert np.linalg.norm(img[1, :2] - img[0, :2]) == pytest.approx(200, rel=1e-5)
     assert math.atan2(img[1, 1] - img[0, 1], img[1, 0] - img[0, 0]) == pytest.approx(0.3)
     assert np.allclose(img[:3, :2], corners[:3, :2] @ m[:, :2].T + m[:, 2])
-
-
-def test_rect_relation_places_a_rect_the_same_way():
-    base = roi.RotatedRect(100, 120, 80, 80, 0.2)
-    placed = roi.RotatedRect(105, 118, 70, 66, 0.25)
-    rel = roi.RectRelation.between(base, placed)
-    again = rel.apply(base)
-    assert np.allclose([again.cx, again.cy, again.width, again.height, again.angle],
-                       [105, 118, 70, 66, 0.25])
-    moved = roi.RotatedRect(200, 50, 160, 160, 0.2)
-    assert rel.apply(moved).width == pytest.approx(140)
+    # z: the crop's x axis measured in image-normalised coordinates, times the image width (MediaPipe)
+    x_axis_normalised = (img[1, :2] - img[0, :2]) / [640, 360]
+    assert img[3, 2] == pytest.approx(10 / 256 * np.linalg.norm(x_axis_normalised) * 640, rel=1e-5)
+    assert img[3, 2] > 10 * 200 / 256  # tilted in a wide image: longer than the side
+    square = roi.project(corners, rect, 256, (500, 500))
+    assert square[3, 2] == pytest.approx(10 * 200 / 256)  # in a square image, the side at any angle
 
 
 def test_weighted_similarity_recovers_a_known_transform():

@@ -97,7 +97,7 @@ class FaceMeshPipeline:
         crops = np.stack([roi.crop(f, r, LANDMARK_SIZE) for f, r in zip(frames, rects)]).astype(np.float32)
         crops *= 1.0 / 255.0
         points, presence = self.inference.landmarks(crops)
-        projected = [roi.project(p, r, LANDMARK_SIZE) for p, r in zip(points, rects)]
+        projected = [roi.project(p, r, LANDMARK_SIZE, (f.shape[1], f.shape[0])) for p, r, f in zip(points, rects, frames)]
         return projected, _sigmoid(presence)
 
     def process(self, tracks: list[Track], frames: list[np.ndarray], timestamps_ms: list[int]) -> list[LandmarkResult]:

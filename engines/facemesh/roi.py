@@ -77,10 +77,17 @@ def crop(rgb: np.ndarray, rect: RotatedRect, n: int, border: int = cv2.BORDER_RE
     return cv2.warpAffine(rgb, m, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=border)
 
 
-def project(points_crop: np.ndarray, rect: RotatedRect, n: int) -> np.ndarray:
-    """Crop-pixel landmarks (K, 3) back to image pixels; z is scaled as x is."""
+def project(points_crop: np.ndarray, rect: RotatedRect, n: int, image_size: tuple[int, int]) -> np.ndarray:
+    """Crop-pixel landmarks (K, 3) back to image pixels (width, height = ``image_size``).
+
+    z is scaled as MediaPipe scales it: by the length the crop's x axis takes in coordinates
+    normalised by the image's width and height, times the width. For a region turned by θ in a
+    W×H image that is the side × √(cos²θ + (sin θ · W/H)²), which exceeds the side when the face is
+    tilted in a wide image (by 1.4% at 7° in 16:9). The tracked face's z then agrees with MediaPipe's."""
     m = rect.crop_to_image(n)
     out = np.empty_like(points_crop, dtype=np.float32)
     out[:, :2] = points_crop[:, :2] @ m[:, :2].T + m[:, 2]
-    out[:, 2] = points_crop[:, 2] * (rect.width / n)
+    w, h = image_size
+    x_axis = math.hypot(math.cos(rect.angle), math.sin(rect.angle) * w / h)
+    out[:, 2] = points_crop[:, 2] * (rect.width / n) * x_axis
     return out
