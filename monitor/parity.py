@@ -46,6 +46,17 @@ class ParityReport:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
+def refined_beyond(ref: dict, got: dict, limit_mm: float = MAX_SERIES_DIFF_MM) -> int:
+    """How many (frame, column) values of the image-refined columns differ by more than ``limit_mm``
+    where both runs have them."""
+    n = 0
+    for col in REFINED_COLUMNS:
+        x, y = np.asarray(ref[col], float), np.asarray(got[col], float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        n += int((np.abs(x[ok] - y[ok]) > limit_mm).sum())
+    return n
+
+
 def compare_runs(ref: dict, got: dict) -> ParityReport:
     """Compare two ``run_measures`` outputs over the same frames."""
     face_ref = np.isfinite(ref["landmarks"][:, 0, 0])

@@ -49,18 +49,26 @@ def still_clip(seconds: float, fps: float = 30.0, first: int = 16) -> Clip:
 
 
 def run_measures(frames: list, fps: float, warp: Callable[[int, np.ndarray], np.ndarray] | None = None,
-                 backend: str = "mediapipe", **options) -> dict:
+                 backend: str = "mediapipe", landmark_noise_px: float = 0.0, seed: int = 0, **options) -> dict:
     """Landmarks + measures for each (optionally warped) frame with a fresh model and scale.
     Returns {column: array} over frames, with the landmarks under "landmarks", the blendshapes
-    under "blendshapes" and the matrices under "matrix"."""
+    under "blendshapes" and the matrices under "matrix". ``landmark_noise_px`` adds Gaussian noise of
+    that standard deviation to the landmarks before the measures (how much the measures themselves
+    move for a landmark change of that size; ``parity``)."""
+    from dataclasses import replace
+
     from engines import create_runner
 
     rows, lms, mats, blends = [], [], [], []
     scale = IrisScale()
+    rng = np.random.default_rng(seed)
     with create_runner(backend, **options) as runner:
         for i, f in enumerate(frames):
             img = f if warp is None else warp(i, f)
             res = runner.infer(img, int(i * 1000 / fps) + 1)
+            if landmark_noise_px and res.face:
+                noise = rng.normal(0.0, landmark_noise_px, res.landmarks_px.shape)
+                res = replace(res, landmarks_px=(res.landmarks_px + noise).astype(np.float32))
             rows.append(compute_measures(res, scale, img))
             lms.append(res.landmarks_px if res.face else np.full((478, 3), np.nan, np.float32))
             mats.append(res.matrix if res.face else np.full((4, 4), np.nan, np.float32))
