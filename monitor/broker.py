@@ -32,6 +32,7 @@ import zmq
 
 from . import __version__, wire
 from .errors import EngineError
+from .proc import serve_until_interrupted
 from .transport import recv_waiting
 
 log = logging.getLogger("facemonitor.broker")
@@ -237,10 +238,7 @@ def run_broker(frontend: str, backend: str) -> int:
     broker = Broker(frontend, backend)
     signal.signal(signal.SIGTERM, lambda *_: broker.stop())
     broker.open()
-    try:
-        broker.serve(ready=lambda: print(f"broker ready: clients on {frontend}, engines on {backend}", flush=True))
-    except KeyboardInterrupt:
-        pass
+    serve_until_interrupted(broker, f"broker ready: clients on {frontend}, engines on {backend}")
     log.info("broker stopped: %d frames, %d lost, %d engines lost", broker.stats.frames, broker.stats.lost,
              broker.stats.engines_lost)
     return 0

@@ -27,7 +27,7 @@ from engines import LandmarkRunner, create_runner  # noqa: E402
 
 from . import __version__, wire  # noqa: E402
 from .errors import EngineError  # noqa: E402
-from .proc import pid_alive  # noqa: E402
+from .proc import pid_alive, serve_until_interrupted  # noqa: E402
 from .transport import recv_waiting  # noqa: E402
 from .measures import compute_measures, nan_to_none  # noqa: E402
 
@@ -337,18 +337,12 @@ def run_engine(bind: str, control: str | None, backend: str, iris_mm: float, par
 
         service.warm_up()
         log.info("engine %s %s ready for broker %s (backend %s)", __version__, service.name, broker, backend)
-        try:
-            EngineWorker(service, broker).serve(ready=lambda: print(f"engine ready for broker {broker}", flush=True))
-        except KeyboardInterrupt:
-            pass
+        serve_until_interrupted(EngineWorker(service, broker), f"engine ready for broker {broker}")
     else:
         service.open()
         service.warm_up()
         log.info("engine %s ready on %s (backend %s)", __version__, bind, backend)
-        try:
-            service.serve(ready=lambda: print(f"engine ready on {bind}", flush=True))
-        except KeyboardInterrupt:
-            pass
+        serve_until_interrupted(service, f"engine ready on {bind}")
     log.info("engine stopped: %d frames in %d batches, %d rejected", service.stats.frames, service.stats.batches,
              service.stats.rejected)
     return 0
