@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -55,8 +55,6 @@ def run_measures(frames: list, fps: float, warp: Callable[[int, np.ndarray], np.
     under "blendshapes" and the matrices under "matrix". ``landmark_noise_px`` adds Gaussian noise of
     that standard deviation to the landmarks before the measures (how much the measures themselves
     move for a landmark change of that size; ``parity``)."""
-    from dataclasses import replace
-
     from engines import create_runner
 
     rows, lms, mats, blends = [], [], [], []
