@@ -1,5 +1,5 @@
 """Turning raw model output into comparable physical measures (mm scale, head pose, baselines)."""
 
-from .scale import DEFAULT_IRIS_MM, IrisScale
+from calibration.scale import DEFAULT_IRIS_MM, IrisScale
 
 __all__ = ["DEFAULT_IRIS_MM", "IrisScale"]

@@ -3,7 +3,9 @@
 Backends are chosen at run time by name and imported lazily.
 """
 
-from .base import (
+# first, so that native libraries imported anywhere in the project find their log levels set
+from engines import native  # noqa: F401
+from engines.base import (
     BLENDSHAPE_NAMES,
     BackendUnavailable,
     LandmarkResult,

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engines.errors import FacemonitorError
+
 # MediaPipe's 52 blendshape category names, in model output order.
 BLENDSHAPE_NAMES = (
     "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
@@ -60,7 +62,7 @@ class LandmarkResult:
         return cls(0)
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(FacemonitorError, RuntimeError):
     """A backend was asked for that is unknown or whose packages are not installed."""
 
 

@@ -10,7 +10,6 @@ fallback.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import BackendUnavailable
+from engines.base import BackendUnavailable
 
 log = logging.getLogger("facemonitor.clip")
 
@@ -191,14 +190,14 @@ class TensorRTClipRunner(ClipRunner):
         if precision not in ("fp16", "int8", "fp32"):
             raise ValueError(f"precision must be fp16, int8 or fp32, got {precision!r}")
         if precision == "int8" and calibrator is None:
-            raise ValueError("int8 needs a calibrator (calibration.int8.CropCalibrationData)")
+            raise ValueError("int8 needs a calibrator: an object whose tensorrt_calibrator(trt) returns a trt.IInt8Calibrator fed with real face clips")
         self.precision, self.calibrator = precision, calibrator
         self.cache_dir = Path(cache_dir) if cache_dir else self.path.parent / "trt-cache"
         self.name = f"tensorrt-{precision}"
         self._runner = None
 
     def _activate(self) -> None:
-        from .trt import EngineRunner, load_or_build, require_gpu
+        from engines.trt import EngineRunner, load_or_build, require_gpu
 
         require_gpu()
         import onnxruntime as ort
@@ -219,15 +218,6 @@ class TensorRTClipRunner(ClipRunner):
         if n > self.MAX_BATCH:
             return np.concatenate([self._infer(x[i:i + self.MAX_BATCH]) for i in range(0, n, self.MAX_BATCH)])
         return self._runner.run({INPUT_NAME: x})[OUTPUT_NAME]
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks (monitor.assets uses the same function)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 CLIP_BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "tensorrt-fp16")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import BackendUnavailable, LandmarkResult, LandmarkRunner
-from .facemesh.geometry import CanonicalFace, FaceGeometry
-from .facemesh.models import LandmarkModelError, ModelSet, load_model_set
-from .facemesh.pipeline import FaceMeshPipeline, PipelineOptions, Track
+from engines.base import BackendUnavailable, LandmarkResult, LandmarkRunner
+from engines.facemesh.geometry import CanonicalFace, FaceGeometry
+from engines.facemesh.models import LandmarkModelError, ModelSet, load_model_set
+from engines.facemesh.pipeline import FaceMeshPipeline, PipelineOptions, Track
 
 _LANDMARK_MAX_BATCH = 16
 
@@ -81,7 +81,7 @@ class TensorRTInference(_NetworkCalls):
     blendshape networks (batch 1, run once per stream) likewise, each cached by ``engines.trt``."""
 
     def __init__(self, models: ModelSet, precision: str = "fp16", cache_dir: Path | None = None) -> None:
-        from .trt import EngineRunner, load_or_build
+        from engines.trt import EngineRunner, load_or_build
 
         self.name = f"tensorrt-{precision}"
         cache = Path(cache_dir) if cache_dir else models.folder / "tensorrt"

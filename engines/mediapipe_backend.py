@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import BLENDSHAPE_NAMES, LandmarkResult, LandmarkRunner
+from engines.base import BLENDSHAPE_NAMES, LandmarkResult, LandmarkRunner
 
 
 class MediaPipeLandmarker(LandmarkRunner):
@@ -28,8 +28,8 @@ class MediaPipeLandmarker(LandmarkRunner):
         self._warm = False
 
     def _activate(self) -> None:
-        from monitor.assets import model_path
-        from monitor.quiet import native_stderr_silenced
+        from engines.assets import model_path
+        from engines.native import native_stderr_silenced
 
         path = Path(self.model_path) if self.model_path else model_path()
         with native_stderr_silenced():
@@ -64,7 +64,7 @@ class MediaPipeLandmarker(LandmarkRunner):
         if self._warm:
             result = self._landmarker.detect_for_video(image, int(timestamp_ms))
         else:  # the first inference logs from C++ too
-            from monitor.quiet import native_stderr_silenced
+            from engines.native import native_stderr_silenced
 
             with native_stderr_silenced():
                 result = self._landmarker.detect_for_video(image, int(timestamp_ms))

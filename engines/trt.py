@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .base import BackendUnavailable
+from engines.base import BackendUnavailable
+from engines.util import atomic_write, file_sha256
 
 log = logging.getLogger("facemonitor.tensorrt")
 
@@ -63,8 +63,6 @@ def require_gpu():
 
 
 def engine_key(trt, torch, onnx_path: Path, onnx_sha256: str | None, precision: str) -> EngineKey:
-    from .clip import file_sha256
-
     props = torch.cuda.get_device_properties(0)
     return EngineKey(onnx_sha256 or file_sha256(onnx_path), props.name, f"{props.major}.{props.minor}",
                      trt.__version__, precision)
@@ -89,9 +87,7 @@ def load_or_build(onnx_path: Path, cache_dir: Path, precision: str, profiles: di
         log.warning("rebuilding TensorRT engine %s: %s", engine_path.name, reason or "it does not deserialise here")
     blob = _build(trt, logger, onnx_path, cache_dir, precision, profiles, calibrator)
     for path, data in ((engine_path, blob), (sidecar, json.dumps(key.__dict__, indent=2).encode())):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write(path, data)
     engine = runtime.deserialize_cuda_engine(blob)
     if engine is None:
         raise TensorRTBuildError(f"TensorRT built an engine for {onnx_path.name} that it cannot load")

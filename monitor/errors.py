@@ -1,16 +1,18 @@
-"""Errors that the CLI turns into one `error:` line and exit code 2."""
+"""Errors that the CLI turns into one `error:` line and exit code 2.
 
+The root, ``FacemonitorError``, and ``AssetError`` live in ``engines.errors`` (the lowest layer, which
+raises them too); they are re-exported here so that every stage of ``monitor`` imports its errors
+from one place.
+"""
 
-class FacemonitorError(Exception):
-    """A user-facing failure with a message that says what to do."""
+from engines.errors import AssetError, FacemonitorError
+
+__all__ = ["AssetError", "EngineError", "FacemonitorError", "SessionIncomplete", "SourceError", "StoreError",
+           "UsageError"]
 
 
 class SourceError(FacemonitorError):
     """A video source that cannot be opened or read."""
-
-
-class AssetError(FacemonitorError):
-    """A model or sample file that cannot be fetched or fails its hash check."""
 
 
 class EngineError(FacemonitorError):

@@ -7,8 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor import quiet  # noqa: E402,F401
-from monitor.validation import markdown, run_validation  # noqa: E402
+from monitor.lab.validation import markdown, run_validation
 
 
 def main() -> int:

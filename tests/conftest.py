@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from monitor import assets
+from engines import assets
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
-from monitor.store import Store
 from helpers import run_cli, write_video
+
+from monitor.store.db import Store
 
 DESIGN_COLUMNS = ["frame", "t_s", "face", "eye_aperture_left_mm", "eye_aperture_right_mm", "mrd1_left_mm",
                   "mrd1_right_mm", "brow_height_left_mm", "brow_height_right_mm", "commissure_height_left_mm",
@@ -146,7 +146,7 @@ def test_sessions_fatigue_over_a_chosen_stretch_sees_a_planted_ptosis(sample_fra
     4–12 s shows the left lid's drop (and the right's absence of one); a stretch too short, or back
     to front, is a one-line error."""
     from engines import create_runner
-    from monitor import synthetic
+    from monitor.lab import synthetic
 
     cycle = sample_frames[:16] + sample_frames[14:0:-1]
     frames = [cycle[i % len(cycle)] for i in range(12 * 30)]

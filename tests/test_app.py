@@ -7,14 +7,14 @@ import urllib.request
 
 import numpy as np
 import pytest
-
-from monitor.app_server import export_file, is_loopback, read_credentials
-from monitor.errors import StoreError, UsageError
-from monitor.quality import FaceLight, assess, face_light
-from monitor.report import TREND_MEASURES, export_session, session_values, step_table, trend
-from monitor.store import Store
-
 from helpers import free_port, run_cli
+
+from monitor.app.server import export_file, is_loopback, read_credentials
+from monitor.errors import StoreError, UsageError
+from monitor.measures.quality import FaceLight, assess, face_light
+from monitor.report.tables import TREND_MEASURES, session_values, step_table, trend
+from monitor.report.writers import export_session
+from monitor.store.db import Store
 
 
 def _face(w=640, h=480, size=200.0):
@@ -98,8 +98,8 @@ def test_loopback_and_credentials(tmp_path, monkeypatch):
 
 
 def test_the_app_refuses_another_address_without_credentials(tmp_path):
-    from monitor.app_cli import start_app
-    from monitor.app_core import AppConfig
+    from monitor.app.core import AppConfig
+    from monitor.app.launch import start_app
 
     with pytest.raises(UsageError, match="--auth-file"):
         start_app(AppConfig(store_root=tmp_path), "0.0.0.0", 7999)
@@ -117,8 +117,8 @@ def _get(url, auth=None):
 
 
 def test_off_loopback_every_route_needs_the_password_and_nothing_but_exports_is_served(tmp_path, sample_video):
-    from monitor.app_cli import start_app
-    from monitor.app_core import AppConfig
+    from monitor.app.core import AppConfig
+    from monitor.app.launch import start_app
 
     port = free_port()
     core, server = start_app(AppConfig(store_root=tmp_path / "s", source=str(sample_video), protocol="short"),
@@ -145,8 +145,8 @@ def test_off_loopback_every_route_needs_the_password_and_nothing_but_exports_is_
 # -- store: people, steps, notes --------------------------------------------------------------------------
 
 def test_people_notes_and_steps(tmp_path):
-    from monitor.protocol import SHORT
-    from monitor.protocol_run import ProtocolRun
+    from monitor.protocol.definitions import SHORT
+    from monitor.protocol.run import ProtocolRun
 
     with Store(tmp_path) as store:
         assert store.add_person("p-01") == "p-01"
@@ -229,8 +229,9 @@ def test_session_values_and_step_table_from_a_summary():
 
 
 def test_exports_are_written_into_the_exports_folder(tmp_path, sample_video):
-    from monitor.pipeline import SessionOptions, run_session
-    from monitor.steps import parse_steps
+    from monitor.protocol.steps import parse_steps
+    from monitor.session.options import SessionOptions
+    from monitor.session.run import run_session
 
     r = run_session(SessionOptions(source=str(sample_video), store_root=tmp_path,
                                    step_at=parse_steps("0,1.2,neutral\n1.2,2.4,happiness")))
@@ -247,8 +248,8 @@ def test_exports_are_written_into_the_exports_folder(tmp_path, sample_video):
 
 
 def test_illustrations_move_the_mesh_the_way_each_step_asks():
-    from monitor import illustration as I
-    from monitor import steps as S
+    from monitor.app import illustration as I
+    from monitor.protocol import steps as S
 
     neutral = I.pose(S.NEUTRAL)
     # gaze left (the patient's left) moves both irises toward image right, unmirrored

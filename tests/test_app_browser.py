@@ -13,7 +13,6 @@ from pathlib import Path
 
 import cv2
 import pytest
-
 from helpers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -37,8 +36,8 @@ def _shot(page, name: str) -> None:
 
 @pytest.fixture
 def app(tmp_path, sample_video):
-    from monitor.app_cli import start_app
-    from monitor.app_core import AppConfig
+    from monitor.app.core import AppConfig
+    from monitor.app.launch import start_app
 
     port = free_port()
     core, server = start_app(AppConfig(store_root=tmp_path / "store", source=str(sample_video), protocol="short"),

@@ -13,12 +13,13 @@ import uuid
 import pytest
 import zmq
 
-from monitor import wire
-from monitor.broker import Broker
 from monitor.errors import EngineError
-from monitor.pipeline import SessionOptions, run_session
-from monitor.store import Store
-from monitor.transport import EngineClient
+from monitor.session.options import SessionOptions
+from monitor.session.run import run_session
+from monitor.store.db import Store
+from monitor.transport import wire
+from monitor.transport.broker import Broker
+from monitor.transport.client import EngineClient
 from tests.helpers import ROOT, free_port, run_cli
 
 

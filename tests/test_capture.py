@@ -4,7 +4,9 @@ import time
 import numpy as np
 import pytest
 
-from monitor.capture import CaptureThread, Frame, FrameMailbox, SourceSpec, open_capture, parse_source
+from monitor.capture.mailbox import FrameMailbox
+from monitor.capture.sources import Frame, SourceSpec, open_capture, parse_source
+from monitor.capture.thread import CaptureThread
 from monitor.errors import SourceError
 
 

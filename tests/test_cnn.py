@@ -11,11 +11,11 @@ import pytest
 from engines import create_runner
 from monitor.cnn.card import ModelCard, ModelError, read_card, write_card
 from monitor.cnn.crops import EYE_X0, EYE_X1, EYE_Y, align_crop, crop_transform, eye_centres
-from monitor.cnn.dataset import clip_features, cut_clips, feature_names
-from monitor.cnn.labels import LabelsError, read_labels
-from monitor.cnn.metrics import auc_ci, evaluate, patient_votes, roc_auc
 from monitor.cnn.votes import vote
 from monitor.cnn.window import ClipWindow
+from monitor.lab.cnn.dataset import clip_features, cut_clips, feature_names
+from monitor.lab.cnn.labels import LabelsError, read_labels
+from monitor.lab.cnn.metrics import auc_ci, evaluate, patient_votes, roc_auc
 
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                  reason="PyTorch is not installed (pip install 'facemonitor[train]')")
@@ -220,7 +220,7 @@ def test_card_round_trip_and_refusals(tmp_path):
 def test_models_give_two_logits(arch, size):
     import torch
 
-    from monitor.cnn.model import build_model
+    from monitor.lab.cnn.model import build_model
 
     m = build_model(arch).eval()
     with torch.no_grad():
@@ -232,7 +232,7 @@ def test_inflated_kernels_answer_a_still_clip_like_the_2d_kernels():
     import torch
     import torch.nn.functional as F
 
-    from monitor.cnn.model import build_model, inflate_2d
+    from monitor.lab.cnn.model import build_model, inflate_2d
 
     torch.manual_seed(0)
     m = build_model("r3d18").eval()
@@ -257,13 +257,13 @@ def checkpoint(tmp_path_factory):
     pytest.importorskip("torch", reason="PyTorch is not installed (pip install 'facemonitor[train]')")
     import torch
 
-    from monitor.cnn.card import sha256_file
-    from monitor.cnn.checkpoint import save_checkpoint
-    from monitor.cnn.model import build_model
+    from engines.util import file_sha256
+    from monitor.lab.cnn.checkpoint import save_checkpoint
+    from monitor.lab.cnn.model import build_model
 
     torch.manual_seed(0)
     path = save_checkpoint(build_model("r3d18"), tmp_path_factory.mktemp("ck") / "m.pt", 16, 64, "diagnosis")
-    card = _card(sha256_file(path))
+    card = _card(file_sha256(path))
     card.frames, card.size = 16, 64
     write_card(card, path)
     return path
@@ -271,7 +271,7 @@ def checkpoint(tmp_path_factory):
 
 @needs_torch
 def test_checkpoint_refuses_wrong_architecture_size_and_corrupt_files(checkpoint, tmp_path):
-    from monitor.cnn.checkpoint import export_onnx, load_checkpoint
+    from monitor.lab.cnn.checkpoint import export_onnx, load_checkpoint
 
     assert load_checkpoint(checkpoint).arch == "r3d18"
     with pytest.raises(ModelError, match="asked for architecture r3d34"):
@@ -290,7 +290,7 @@ def test_onnx_export_matches_pytorch(checkpoint, tmp_path):
     import torch
 
     from engines.clip import OrtClipRunner, prepare_clips
-    from monitor.cnn.checkpoint import export_onnx, load_checkpoint
+    from monitor.lab.cnn.checkpoint import export_onnx, load_checkpoint
 
     r = export_onnx(tmp_path / "m.onnx", "r3d18", 16, 64, checkpoint)
     assert r["trained"] and json.loads((tmp_path / "m.onnx.card.json").read_text())["arch"] == "r3d18"
@@ -312,8 +312,8 @@ def test_runtime_refuses_foreign_untrained_and_uncarded_models(checkpoint, tmp_p
     import torch
 
     from engines.clip import ClipModelError, OrtClipRunner
-    from monitor.cnn.checkpoint import export_onnx
     from monitor.cnn.live import load_clip_model
+    from monitor.lab.cnn.checkpoint import export_onnx
 
     foreign = tmp_path / "foreign.onnx"
     torch.onnx.export(torch.nn.Linear(4, 2), (torch.zeros(1, 4),), str(foreign), dynamo=False)
@@ -346,7 +346,7 @@ def test_runtime_refuses_foreign_untrained_and_uncarded_models(checkpoint, tmp_p
 # -- the CNN beside the landmarks ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained_onnx(checkpoint, tmp_path_factory):
-    from monitor.cnn.checkpoint import export_onnx
+    from monitor.lab.cnn.checkpoint import export_onnx
 
     out = tmp_path_factory.mktemp("onnx") / "m.onnx"
     export_onnx(out, "r3d18", 16, 64, checkpoint)
@@ -357,7 +357,7 @@ def trained_onnx(checkpoint, tmp_path_factory):
 def test_analyze_runs_every_clip_and_votes_per_step(trained_onnx, sample_video, tmp_path):
     from helpers import run_cli
 
-    from monitor.store import Store
+    from monitor.store.db import Store
 
     steps = tmp_path / "steps.csv"
     steps.write_text("0,1.2,neutral\n1.2,2.4,happiness\n")
@@ -380,8 +380,9 @@ def test_analyze_runs_every_clip_and_votes_per_step(trained_onnx, sample_video, 
 
 @needs_torch
 def test_live_mode_never_holds_up_the_landmarks(trained_onnx, sample_video, store_dir):
-    from monitor.engine import CnnOptions
-    from monitor.pipeline import SessionOptions, run_session
+    from monitor.engine.options import CnnOptions
+    from monitor.session.options import SessionOptions
+    from monitor.session.run import run_session
 
     seen = []
     r = run_session(SessionOptions(str(sample_video), store_root=store_dir, mode="live", realtime=True, repeat=3,
@@ -397,7 +398,7 @@ def test_live_mode_never_holds_up_the_landmarks(trained_onnx, sample_video, stor
 def test_analyze_refuses_an_untrained_model_before_anything_is_recorded(checkpoint, sample_video, tmp_path):
     from helpers import run_cli
 
-    from monitor.cnn.checkpoint import export_onnx
+    from monitor.lab.cnn.checkpoint import export_onnx
 
     untrained = export_onnx(tmp_path / "u.onnx", "r3d18", 16, 64)["onnx"]
     store = tmp_path / "store"
@@ -412,8 +413,8 @@ def test_analyze_refuses_an_untrained_model_before_anything_is_recorded(checkpoi
 def test_dataset_from_logged_sessions_cuts_clips_inside_steps(sample_video, tmp_path):
     from helpers import run_cli
 
-    from monitor.cnn.dataset import Dataset
-    from monitor.store import Store
+    from monitor.lab.cnn.dataset import Dataset
+    from monitor.store.db import Store
 
     steps = tmp_path / "steps.csv"
     steps.write_text("0,1.2,neutral\n1.2,2.4,happiness\n")
@@ -443,7 +444,7 @@ def test_dataset_from_logged_sessions_cuts_clips_inside_steps(sample_video, tmp_
 
 
 def test_results_show_the_cnn_only_with_its_card():
-    from monitor.app import cnn_markdown
+    from monitor.app.ui import cnn_markdown
 
     stats = {"clips": 3, "skipped": 1, "clips_per_s": 0.5}
     assert cnn_markdown(None) == []
@@ -460,7 +461,7 @@ def test_results_show_the_cnn_only_with_its_card():
 def test_app_refuses_an_untrained_model_before_serving(tmp_path):
     from helpers import free_port, run_cli
 
-    from monitor.cnn.checkpoint import export_onnx
+    from monitor.lab.cnn.checkpoint import export_onnx
 
     untrained = export_onnx(tmp_path / "u.onnx", "r3d18", 16, 64)["onnx"]
     r = run_cli("app", "--cnn", untrained, "--port", free_port(), "--source", "x.mp4", store=tmp_path / "s", timeout=60)

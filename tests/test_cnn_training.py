@@ -7,7 +7,6 @@ import csv
 import json
 
 import pytest
-
 from helpers import run_cli
 
 pytest.importorskip("torch", reason="PyTorch is not installed (pip install 'facemonitor[train]')")

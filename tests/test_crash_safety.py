@@ -9,9 +9,9 @@ import time
 
 import pyarrow.parquet as pq
 import pytest
-
-from monitor.store import Store
 from helpers import ROOT
+
+from monitor.store.db import Store
 
 
 def start_analyze(path, store):

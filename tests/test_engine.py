@@ -7,14 +7,14 @@ import cv2
 import numpy as np
 import pytest
 import zmq
-
-from engines import BackendUnavailable, create_runner
-from monitor import assets, wire
-from monitor.engine import EngineService
-from monitor.kernels import frame_measures, head_angles
-from monitor.transport import EngineClient, LocalEngine
-
 from helpers import free_port
+
+from engines import BackendUnavailable, assets, create_runner
+from monitor.engine.local import LocalEngine
+from monitor.engine.service import EngineService
+from monitor.measures.kernels import frame_measures, head_angles
+from monitor.transport import wire
+from monitor.transport.client import EngineClient
 
 
 def rgb(path):

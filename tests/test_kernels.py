@@ -2,9 +2,15 @@ import numpy as np
 import pytest
 
 from calibration.scale import IrisScale
-from monitor.kernels import frame_measures, frame_measures_batch, head_angles, head_angles_batch, median5
-from monitor.kernels import reference
-from monitor.kernels._measures import N_OUT
+from monitor.measures.kernels import (
+    frame_measures,
+    frame_measures_batch,
+    head_angles,
+    head_angles_batch,
+    median5,
+    reference,
+)
+from monitor.measures.kernels._measures import N_OUT
 
 
 def rot(yaw, pitch, roll):

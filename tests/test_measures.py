@@ -10,16 +10,16 @@ import pytest
 
 from calibration.scale import IrisScale
 from engines import BLENDSHAPE_NAMES, create_runner
-from monitor import landmarks as L
-from monitor import synthetic
-from monitor.asymmetry import compare, static_asymmetry
-from monitor.expression import emotions, action_units, expression_strength
-from monitor.fatigue import FatigueTracker, fatigue_curve
-from monitor.kernels import eyelids, face_size, mouth_corners, reference, theil_sen
-from monitor.measures import compute_measures, eye_state
-from monitor.palsy import eface, house_brackmann
-from monitor.series import build_table
-from monitor.summary import count_blinks, summarize
+from monitor.lab import synthetic
+from monitor.measures import face_model as L
+from monitor.measures.asymmetry import compare, static_asymmetry
+from monitor.measures.expression import action_units, emotions, expression_strength
+from monitor.measures.fatigue import FatigueTracker, fatigue_curve
+from monitor.measures.frame import compute_measures, eye_state
+from monitor.measures.kernels import eyelids, face_size, mouth_corners, reference, theil_sen
+from monitor.measures.palsy import eface, house_brackmann
+from monitor.measures.summary import count_blinks, summarize
+from monitor.store.series import build_table
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from engines.facemesh.protowire import ProtoError
 from engines.trt import EngineKey, stale_reason
 from tests.helpers import run_cli
 
+
 @pytest.fixture(scope="session")
 def models():
     """The exported networks in the cache, exported once by the real command (which prepares its own
@@ -150,7 +151,7 @@ def test_onnx_with_unexpected_inputs_is_refused(models, tmp_path):
     # swapped in under the right name and re-pinned in the manifest: the I/O check still refuses it
     shutil.copy(folder / "face_detector.onnx", folder / "face_landmarks_detector.onnx")
     manifest = json.loads((folder / MANIFEST).read_text())
-    from engines.clip import file_sha256
+    from engines.util import file_sha256
 
     manifest["files"]["face_landmarks_detector.onnx"] = file_sha256(folder / "face_landmarks_detector.onnx")
     (folder / MANIFEST).write_text(json.dumps(manifest))
@@ -195,7 +196,7 @@ def test_results_have_the_mediapipe_form(models, rgb_frames):
 def test_parity_with_mediapipe_on_the_sample(models, rgb_frames, tracking):
     """Each tracking mode against the MediaPipe configuration it reproduces (four faces: a detection
     every frame; one face: tracking and smoothing)."""
-    from monitor.parity import MAX_BLENDSHAPE_DIFF, MAX_LANDMARK_PCT_IOD, MAX_SERIES_DIFF_MM, compare_backends
+    from monitor.lab.parity import MAX_BLENDSHAPE_DIFF, MAX_LANDMARK_PCT_IOD, MAX_SERIES_DIFF_MM, compare_backends
 
     report = compare_backends(rgb_frames, 30.0, "onnx", tracking=tracking)
     assert report.frames_compared == len(rgb_frames) and report.face_disagreements == 0
@@ -209,7 +210,7 @@ def test_parity_with_mediapipe_on_the_sample(models, rgb_frames, tracking):
 @pytest.fixture(scope="module")
 def moving_head(sample):
     """150 frames of a head that turns and tilts by up to 7° in a 16:9 frame."""
-    from monitor.capture import read_rgb_frames
+    from monitor.capture.sources import read_rgb_frames
 
     return read_rgb_frames(sample("WolfgangLanger_Pexels.mp4"), 150)
 
@@ -219,8 +220,8 @@ def test_detector_tracking_parity_on_a_moving_head(models, moving_head):
     """The z scale of a tilted region must agree with MediaPipe's too (it feeds the iris scale). The
     image-refined lid and lip columns may differ on single frames where their edge search has two
     near-equal edges; they must not do so more often than MediaPipe's own landmarks moved by 0.02 px."""
-    from monitor.parity import compare_runs, refined_beyond
-    from monitor.validation import run_measures
+    from monitor.lab.parity import compare_runs, refined_beyond
+    from monitor.lab.validation import run_measures
 
     frames, fps = moving_head
     ref = run_measures(frames, fps)
@@ -241,8 +242,14 @@ def test_landmark_tracking_parity_on_a_moving_head(models, moving_head, monkeypa
     from MediaPipe tracking must be of that size, and the averages within the parity targets."""
     import dataclasses
 
-    from monitor.parity import MAX_BLENDSHAPE_DIFF, MAX_LANDMARK_PCT_IOD, MAX_SERIES_DIFF_MM, compare_backends, compare_runs
-    from monitor.validation import run_measures
+    from monitor.lab.parity import (
+        MAX_BLENDSHAPE_DIFF,
+        MAX_LANDMARK_PCT_IOD,
+        MAX_SERIES_DIFF_MM,
+        compare_backends,
+        compare_runs,
+    )
+    from monitor.lab.validation import run_measures
 
     frames, fps = moving_head
     report = compare_backends(frames, fps, "onnx", tracking="landmarks")
@@ -363,7 +370,7 @@ def _cuda() -> bool:
 @pytest.mark.skipif(not _cuda(), reason="no CUDA GPU here")
 @pytest.mark.parametrize("backend", ["onnx-cuda", "tensorrt"])
 def test_gpu_backend_parity(models, rgb_frames, backend):
-    from monitor.parity import compare_backends
+    from monitor.lab.parity import compare_backends
 
     try:
         report = compare_backends(rgb_frames, 30.0, backend)

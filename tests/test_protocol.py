@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from monitor import steps as S
 from monitor.errors import UsageError
-from monitor.protocol import BUILTIN, MG24, SHORT, protocol_from_dict, read_protocol, resolve_protocol
-from monitor.protocol_run import ABORTED, COUNTDOWN, DONE, PAUSED, READY, STEP, ProtocolRun
+from monitor.protocol import steps as S
+from monitor.protocol.definitions import BUILTIN, MG24, SHORT, protocol_from_dict, read_protocol, resolve_protocol
+from monitor.protocol.run import ABORTED, COUNTDOWN, DONE, PAUSED, READY, STEP, ProtocolRun
 
 
 def test_mg24_is_the_published_protocol():
@@ -22,7 +22,7 @@ def test_mg24_is_the_published_protocol():
 
 
 def test_short_protocol_keeps_a_fatigue_step_long_enough_for_a_curve():
-    from monitor.summary import MIN_FATIGUE_S
+    from monitor.measures.summary import MIN_FATIGUE_S
 
     gaze = [s for s in SHORT.steps if s.step in S.SUSTAINED_GAZE]
     assert gaze and gaze[0].duration_s >= MIN_FATIGUE_S and SHORT.total_s < 30

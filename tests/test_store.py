@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from monitor.errors import StoreError
-from monitor.series import SCHEMA, build_table
-from monitor.store import SeriesWriter, Store
+from monitor.store.db import Store
+from monitor.store.series import SCHEMA, SeriesWriter, build_table
 
 
 def rows(n, start=0):

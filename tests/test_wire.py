@@ -3,7 +3,7 @@ import uuid
 import numpy as np
 import pytest
 
-from monitor import wire
+from monitor.transport import wire
 
 
 def header(**kw):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .protowire import ProtoError, fields
+from engines.facemesh.protowire import ProtoError, fields
 
 VERTICAL_FOV_DEG = 63.0
 NEAR = 1.0

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base import BackendUnavailable
-from ..clip import file_sha256
+from engines.base import BackendUnavailable
+from engines.util import file_sha256
 
 # role → file stem inside the task; the ONNX file is <stem>.onnx
 STEMS = {"detector": "face_detector", "landmarks": "face_landmarks_detector", "blendshapes": "face_blendshapes"}
@@ -62,7 +62,7 @@ class ModelSet:
 
 
 def default_folder(task_path: Path) -> Path:
-    from monitor.assets import cache_dir
+    from engines.assets import cache_dir
 
     return cache_dir() / "onnx" / file_sha256(task_path)[:16]
 
@@ -70,7 +70,7 @@ def default_folder(task_path: Path) -> Path:
 def _task(task_path: Path | None) -> Path:
     if task_path is not None:
         return Path(task_path)
-    from monitor.assets import model_path
+    from engines.assets import model_path
 
     return model_path()
 
@@ -142,7 +142,7 @@ def export_python(log=print) -> Path:
     import subprocess
     import sys
 
-    from monitor.assets import cache_dir
+    from engines.assets import cache_dir
 
     given = os.environ.get("FACEMONITOR_EXPORT_PYTHON")
     if given:
@@ -184,7 +184,7 @@ def _sample_inputs(frames: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
     of the frame's centre turned by a random small angle for the landmark network, and random
     points over the frame for the blendshape network (the TFLite check needs real value ranges,
     not a face)."""
-    from . import detector, roi
+    from engines.facemesh import detector, roi
 
     out: dict[str, list[np.ndarray]] = {"detector": [], "landmarks": [], "blendshapes": []}
     rng = np.random.default_rng(0)
@@ -276,7 +276,7 @@ def sample_frames(count: int = 4) -> list[np.ndarray]:
     """RGB frames spread over the sample video."""
     import cv2
 
-    from monitor.assets import sample_path
+    from engines.assets import sample_path
 
     cap = cv2.VideoCapture(str(sample_path()))
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or count

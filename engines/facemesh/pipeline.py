@@ -16,11 +16,11 @@ from typing import Protocol
 
 import numpy as np
 
-from ..base import LandmarkResult
-from . import detector, roi
-from .blendshapes import blendshape_input
-from .geometry import FaceGeometry
-from .smoothing import OneEuroSmoother
+from engines.base import LandmarkResult
+from engines.facemesh import detector, roi
+from engines.facemesh.blendshapes import blendshape_input
+from engines.facemesh.geometry import FaceGeometry
+from engines.facemesh.smoothing import OneEuroSmoother
 
 LANDMARK_SIZE = 256
 

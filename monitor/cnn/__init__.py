@@ -1,7 +1,6 @@
-"""The 3D-CNN over 64-frame face clips: aligned crops, the live clip window, clip runtimes (ONNX Runtime,
-TensorRT), per-step votes, and — with the ``train`` extra — models, datasets, training and evaluation.
+"""The 3D-CNN at run time: face crops aligned by the landmarks, the 64-frame clip window, the clip engine
+beside the landmark path, model cards, and per-step votes. No clinical weights ship: a model is shown
+to a user only with its model card (docs/cnn.md). Training is in monitor.lab.cnn.
 
-Modules that need PyTorch or scikit-learn (model, checkpoint, train, baselines) import them lazily, so
-the live engine needs neither. No clinical weights ship: a model is shown to a user only with its model
-card (see docs/cnn.md).
+May import: engines, monitor.errors, monitor.measures (landmark indices).
 """

@@ -14,9 +14,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from engines.clip import file_sha256 as sha256_file  # noqa: F401  (one definition, re-exported)
-
-from ..errors import FacemonitorError
+from monitor.errors import FacemonitorError
 
 CARD_FORMAT = 1
 CLASS_NAMES = {"diagnosis": ("control", "MG"), "severity": ("QMG 0–9", "QMG > 9")}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..landmarks import LEFT_EYE_INNER, LEFT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_EYE_OUTER
+from monitor.measures.face_model import LEFT_EYE_INNER, LEFT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_EYE_OUTER
 
 EYE_Y = 0.40
 EYE_X0, EYE_X1 = 0.32, 0.68  # patient's right eye, patient's left eye (crop x)

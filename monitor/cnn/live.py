@@ -23,10 +23,9 @@ import numpy as np
 
 from engines.base import BackendUnavailable
 from engines.clip import ClipModelError, ClipRunner, create_clip_runner
-
-from .card import ModelCard, ModelError, read_card
-from .crops import align_crop
-from .window import Clip, ClipWindow
+from monitor.cnn.card import ModelCard, ModelError, read_card
+from monitor.cnn.crops import align_crop
+from monitor.cnn.window import Clip, ClipWindow
 
 log = logging.getLogger("facemonitor.cnn")
 MODES = ("live", "all")

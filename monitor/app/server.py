@@ -1,0 +1,195 @@
+"""``facemonitor app``: the HTTP side — the Gradio UI mounted on a FastAPI app with three routes of
+our own, authentication, and the server thread.
+
+Routes beside the UI:
+- ``GET /live/preview.mjpg``: the live preview as an MJPEG stream (multipart/x-mixed-replace): the
+  newest encoded frame each time there is one; a slow viewer skips frames, the session never waits.
+- ``GET /exports/{name}``: a file from the store's ``exports/`` folder, and nothing else (names are
+  checked, no paths; traversal gets 404).
+- ``POST /webrtc/offer``: the browser's camera over WebRTC (aiortc); its frames enter the same
+  capture thread → ZeroMQ → engine pipeline as any camera (source ``browser:web``).
+
+Security: the server binds 127.0.0.1 by default; any other address needs credentials
+(``--auth-file`` or FACEMONITOR_APP_AUTH, ``user:password``), checked as HTTP Basic auth on every
+route, UI included; there is never a public share link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import ipaddress
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+from fastapi import Request  # at module level: route signatures are resolved from this module's names
+
+from monitor.errors import UsageError
+
+EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
+BOUNDARY = "frame"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_credentials(auth_file: Path | None) -> tuple[str, str] | None:
+    """``user:password`` from the file, else from FACEMONITOR_APP_AUTH; None when neither is set."""
+    text = None
+    if auth_file is not None:
+        try:
+            text = Path(auth_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"cannot read auth file {auth_file}: {e}") from None
+    elif os.environ.get("FACEMONITOR_APP_AUTH"):
+        text = os.environ["FACEMONITOR_APP_AUTH"].strip()
+    if text is None:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or len(password) < 8:
+        raise UsageError("credentials must be 'user:password' with a password of at least 8 characters")
+    return user, password
+
+
+def export_file(exports_dir: Path, name: str) -> Path | None:
+    """The export called ``name``, or None: only plain names of files directly in exports_dir."""
+    if not EXPORT_NAME.match(name) or ".." in name:
+        return None
+    root = exports_dir.resolve()
+    path = (root / name).resolve()
+    if path.parent != root or not path.is_file():
+        return None
+    return path
+
+
+def build_http_app(core, blocks, credentials: tuple[str, str] | None, head: str = ""):
+    import gradio as gr
+    from fastapi import FastAPI
+    from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    if credentials is not None:
+        expected = "Basic " + base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+
+        @app.middleware("http")
+        async def basic_auth(request: Request, call_next):
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                return Response("authentication required", status_code=401,
+                                headers={"WWW-Authenticate": 'Basic realm="facemonitor"'})
+            return await call_next(request)
+
+    @app.get("/live/preview.mjpg")
+    async def preview(request: Request):
+        async def frames():
+            seq = -1
+            while not await request.is_disconnected():
+                seq, jpeg = await asyncio.to_thread(core.preview.wait_newer, seq, 1.0)
+                if jpeg:
+                    yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                           .encode() + jpeg + b"\r\n")
+
+        return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                                 headers={"Cache-Control": "no-store"})
+
+    @app.get("/exports/{name}")
+    async def exports(name: str):
+        path = export_file(core.store_root / "exports", name)
+        if path is None:
+            return Response("not found", status_code=404)
+        return FileResponse(path, filename=path.name)
+
+    peers: set = set()
+
+    @app.post("/webrtc/offer")
+    async def webrtc_offer(request: Request):
+        from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+        from aiortc.mediastreams import MediaStreamError
+
+        try:
+            body = await request.json()
+            offer = RTCSessionDescription(sdp=str(body["sdp"]), type=str(body["type"]))
+        except Exception:
+            return JSONResponse({"error": "expected JSON {sdp, type}"}, status_code=400)
+        for old in list(peers):  # one browser camera at a time: a new one replaces the old
+            await old.close()
+            peers.discard(old)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # loopback/LAN: no STUN server is asked
+        peers.add(pc)
+        feed = core.browser_feed
+
+        async def consume(track):
+            while True:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:
+                    return
+                feed.push(frame.to_ndarray(format="bgr24"))
+
+        @pc.on("track")
+        def on_track(track):
+            if track.kind == "video":
+                asyncio.ensure_future(consume(track))
+
+        @pc.on("connectionstatechange")
+        async def on_state():
+            if pc.connectionState in ("failed", "closed"):
+                await pc.close()
+                peers.discard(pc)
+
+        try:
+            await pc.setRemoteDescription(offer)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as e:
+            await pc.close()
+            peers.discard(pc)
+            return JSONResponse({"error": f"bad offer: {e}"}, status_code=400)
+        return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+
+    @app.get("/webrtc/status")
+    async def webrtc_status():
+        feed = core.browser_feed
+        return {"peers": len(peers), "frames": feed.pushed}
+
+    return gr.mount_gradio_app(app, blocks, path="/", allowed_paths=[], show_error=True, head=head)
+
+
+class AppServer:
+    """uvicorn in a thread: ``start()`` returns once it listens; ``stop()`` shuts it down."""
+
+    def __init__(self, http_app, host: str, port: int, ssl: tuple[Path, Path] | None = None) -> None:
+        import uvicorn
+
+        kwargs = {}
+        if ssl is not None:
+            kwargs = {"ssl_certfile": str(ssl[0]), "ssl_keyfile": str(ssl[1])}
+        self.server = uvicorn.Server(uvicorn.Config(http_app, host=host, port=port, log_level="warning",
+                                                    access_log=False, **kwargs))
+        self.thread = threading.Thread(target=self.server.run, name="app-server", daemon=True)
+        self.host, self.port = host, port
+
+    def start(self, timeout: float = 30.0) -> "AppServer":
+        self.thread.start()
+        t0 = time.monotonic()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise UsageError(f"the app could not listen on {self.host}:{self.port} (is the port in use?)")
+            if time.monotonic() - t0 > timeout:
+                raise UsageError(f"the app did not start listening within {timeout:.0f} s")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)

@@ -1,0 +1,92 @@
+"""An engine process started on this machine for one client (``analyze``, ``live``, the app):
+``python -m monitor engine`` on private ``ipc://`` endpoints, its log in the store, stopped with
+``STOP`` on its control socket (and by itself when its parent is gone)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import zmq
+
+from monitor.errors import EngineError
+from monitor.transport.client import EngineClient
+
+
+class LocalEngine:
+    """An engine process started on this machine, on ipc:// endpoints in a private folder."""
+
+    def __init__(self, backend: str = "mediapipe", iris_mm: float | None = None, log_dir: Path | None = None,
+                 bind: str | None = None, extra_args: list[str] | None = None) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="fm-"))
+        self.endpoint = bind or f"ipc://{self._dir}/frames"
+        self.control = f"ipc://{self._dir}/control"
+        cmd = [sys.executable, "-m", "monitor", "engine", "--bind", self.endpoint,
+               "--control", self.control, "--backend", backend, "--parent-pid", str(os.getpid())]
+        if iris_mm is not None:
+            cmd += ["--iris-mm", str(iris_mm)]
+        cmd += extra_args or []
+        log_dir = log_dir or self._dir
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"engine-{os.getpid()}-{int(time.time())}.log"
+        self._log = open(self.log_path, "ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=env, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_ready(self, client: EngineClient, timeout_s: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise EngineError(f"engine process exited with code {self.proc.returncode} while starting; "
+                                  f"see {self.log_path}: {self.log_tail()}")
+            try:
+                return client.ping(min(1.0, max(0.1, deadline - time.monotonic())))
+            except EngineError:
+                continue
+        raise EngineError(f"engine did not start within {timeout_s:.0f} s; see {self.log_path}")
+
+    def log_tail(self) -> str:
+        try:
+            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return ""
+        return lines[-1][-200:] if lines else ""
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if self.alive():
+            ctx = zmq.Context.instance()
+            s = ctx.socket(zmq.PUSH)
+            s.setsockopt(zmq.LINGER, 500)
+            s.connect(self.control)
+            s.send(b"STOP")
+            s.close()
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        self._log.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> "LocalEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,152 @@
+"""From one frame's landmarks and pixels to the per-frame series values in mm and degrees (DESIGN §2).
+
+Eyelid measures come from the image (monitor/kernels/_eyelid.py), because the landmark model's lid
+points lag a lid that really moves; the landmark-only values are kept beside them as ``*_raw_*``.
+When an eye cannot be measured (closed, covered, out of frame, turned too far) its refined values
+are NaN and ``eye_status_<side>`` says why — never a guessed number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration.scale import IrisScale
+from engines.base import BLENDSHAPE_NAMES, LandmarkResult
+from monitor.measures.face_model import SIDES
+from monitor.measures.kernels import MEASURE_NAMES, eyelids, face_size, frame_measures, head_angles, mouth_corners
+from monitor.measures.kernels._eyelid import C_LOWER, C_UPPER, IN_FRAME, IRIS_SCORE, T_CENTRE, T_LOWER, T_UPPER
+from monitor.measures.kernels._mouth import HEIGHT_SHIFT
+from monitor.measures.kernels.api import ANGLE_OUTPUTS, AREA_OUTPUTS
+
+# landmark-kernel outputs that the image refinement supersedes keep their landmark value as *_raw_*
+_RAW_RENAMED = {f"{m}_{s}": f"{m}_raw_{s}" for m in ("eye_aperture", "mrd1", "commissure_height") for s in SIDES}
+
+
+def _column(name: str) -> str:
+    name = _RAW_RENAMED.get(name, name)
+    if name in ANGLE_OUTPUTS:
+        return f"{name}_deg"
+    if name in AREA_OUTPUTS:
+        return f"{name}_mm2"
+    return f"{name}_mm"
+
+
+LANDMARK_COLUMNS = tuple(_column(n) for n in MEASURE_NAMES)
+REFINED_COLUMNS = tuple(f"{m}_{s}_mm" for m in ("eye_aperture", "mrd1", "mrd2", "commissure_height") for s in SIDES)
+LENGTH_COLUMNS = REFINED_COLUMNS + tuple(c for c in LANDMARK_COLUMNS if c.endswith("_mm"))
+AREA_COLUMNS = tuple(c for c in LANDMARK_COLUMNS if c.endswith("_mm2"))
+ANGLE_COLUMNS = ("yaw_deg", "pitch_deg", "roll_deg") + tuple(c for c in LANDMARK_COLUMNS if c.endswith("_deg"))
+CONFIDENCE_COLUMNS = tuple(f"lid_confidence_{s}" for s in SIDES)
+FLOAT_COLUMNS = LENGTH_COLUMNS + AREA_COLUMNS + ANGLE_COLUMNS + CONFIDENCE_COLUMNS + ("mm_per_px",)
+BOOL_COLUMNS = tuple(f"eye_closed_{s}" for s in SIDES) + tuple(f"commissure_seam_{s}" for s in SIDES)
+STATUS_COLUMNS = tuple(f"eye_status_{s}" for s in SIDES)
+
+
+@dataclass(frozen=True)
+class EyeLimits:
+    """When an eye's refined measures are trusted (see docs/measures.md, "Eyelids")."""
+
+    max_yaw_deg: float = 30.0
+    max_pitch_deg: float = 25.0
+    closed_blink: float = 0.5  # MediaPipe eyeBlink<Side> at or above this: the eye is closed
+    min_confidence: float = 0.4
+    # edge strengths that give full confidence (typical open eyes under room light reach these)
+    full_upper_contrast: float = 0.5
+    full_lower_contrast: float = 0.3
+    full_iris_score: float = 20.0
+
+
+LIMITS = EyeLimits()
+_BLINK = {s: BLENDSHAPE_NAMES.index(f"eyeBlink{s.title()}") for s in SIDES}
+
+
+def empty_measures(status: str = "no_face") -> dict:
+    out: dict = {c: math.nan for c in FLOAT_COLUMNS}
+    out.update({c: False for c in BOOL_COLUMNS})
+    out.update({c: status for c in STATUS_COLUMNS})
+    return out
+
+
+def eye_state(eye: np.ndarray, blink: float, yaw: float, pitch: float, limits: EyeLimits = LIMITS) -> tuple[str, float]:
+    """(status, confidence 0–1) of one eye's refinement row. Status is "ok" or the reason the eye
+    is not measured: out_of_frame, pose, closed, low_contrast."""
+    if not eye[IN_FRAME] >= 1.0:
+        return "out_of_frame", 0.0
+    if abs(yaw) > limits.max_yaw_deg or abs(pitch) > limits.max_pitch_deg:
+        return "pose", 0.0
+    if blink >= limits.closed_blink:
+        return "closed", 0.0
+    parts = (eye[C_UPPER] / limits.full_upper_contrast, eye[C_LOWER] / limits.full_lower_contrast,
+             eye[IRIS_SCORE] / limits.full_iris_score)
+    if any(not np.isfinite(p) for p in parts) or not eye[T_LOWER] > eye[T_UPPER]:
+        return "low_contrast", 0.0
+    conf = float(np.clip(min(parts), 0.0, 1.0))
+    if conf < limits.min_confidence:
+        return "low_contrast", conf
+    return "ok", conf
+
+
+def compute_measures(result: LandmarkResult, scale: IrisScale, image_rgb: np.ndarray | None) -> dict:
+    """Series values for one frame; NaN where a value cannot be measured (and the reason in the
+    eye status columns). ``image_rgb`` is the frame the landmarks came from; without it only the
+    landmark measures are filled."""
+    if not result.face:
+        return empty_measures()
+    px = frame_measures(result.landmarks_px, result.matrix)
+    yaw, pitch, roll = head_angles(result.matrix)
+    mm_per_px = scale.update(px[MEASURE_NAMES.index("iris_diameter_left")],
+                             px[MEASURE_NAMES.index("iris_diameter_right")], yaw, face_size(result.landmarks_px))
+    out = empty_measures("no_image" if image_rgb is None else "no_scale")
+    for name, col, v in zip(MEASURE_NAMES, LANDMARK_COLUMNS, px):
+        if name in ANGLE_OUTPUTS:
+            out[col] = float(v)
+        elif name in AREA_OUTPUTS:
+            out[col] = float(v * mm_per_px * mm_per_px)
+        else:
+            out[col] = float(v * mm_per_px)
+    out.update(yaw_deg=float(yaw), pitch_deg=float(pitch), roll_deg=float(roll), mm_per_px=float(mm_per_px))
+    for s in SIDES:
+        out[f"eye_closed_{s}"] = bool(result.blendshapes[_BLINK[s]] >= LIMITS.closed_blink)
+        # the landmark corner, until the lip seam beside it is found in the image
+        out[f"commissure_height_{s}_mm"] = out[f"commissure_height_raw_{s}_mm"]
+    if image_rgb is None or not np.isfinite(mm_per_px):
+        return out
+    mouth = mouth_corners(image_rgb, result.landmarks_px, result.matrix)
+    for i, s in enumerate(SIDES):
+        if np.isfinite(mouth[i, HEIGHT_SHIFT]):
+            out[f"commissure_seam_{s}"] = True
+            out[f"commissure_height_{s}_mm"] += float(mouth[i, HEIGHT_SHIFT] * mm_per_px)
+    eyes = eyelids(image_rgb, result.landmarks_px, result.matrix)
+    rot = result.matrix[:3, :3]
+    # image length of one head-frame unit along the head's vertical axis (foreshortening by pitch/roll)
+    k = mm_per_px / max(math.hypot(float(rot[0, 1]), float(rot[1, 1])), 1e-6)
+    for i, s in enumerate(SIDES):
+        eye = eyes[i]
+        status, conf = eye_state(eye, float(result.blendshapes[_BLINK[s]]), yaw, pitch)
+        out[f"eye_status_{s}"] = status
+        out[f"lid_confidence_{s}"] = conf
+        if status == "ok":
+            out[f"eye_aperture_{s}_mm"] = float((eye[T_LOWER] - eye[T_UPPER]) * k)
+            out[f"mrd1_{s}_mm"] = float((eye[T_CENTRE] - eye[T_UPPER]) * k)
+            out[f"mrd2_{s}_mm"] = float((eye[T_LOWER] - eye[T_CENTRE]) * k)
+    return out
+
+
+def compile_kernels() -> None:
+    """Compile (or load from numba's cache) every kernel compute_measures calls, so that the first
+    real frame is not held up by it."""
+    blank = np.zeros((64, 64, 3), np.uint8)
+    pts = np.full((478, 3), 32.0)
+    frame_measures(pts, np.eye(3))
+    head_angles(np.eye(3))
+    face_size(pts)
+    eyelids(blank, pts, np.eye(3))
+    mouth_corners(blank, pts, np.eye(3))
+
+
+def nan_to_none(values: dict) -> dict:
+    """JSON has no NaN: missing values travel as null."""
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()}

@@ -1,0 +1,119 @@
+"""Facial-palsy grades estimated from landmark measures (see docs/measures.md, "Palsy grades").
+
+eFace (Banks et al., Plast Reconstr Surg 2015) grades static, dynamic and synkinesis items on
+0–100 where 100 is normal; Auto-eFace (Miller et al. 2018) computes them from Emotrics landmark
+measures. The items here follow that idea with formulas a reader can check: each item compares the
+weaker side with the stronger side in one measure. Items that landmarks cannot measure (nasolabial
+fold depth, platysma) are left out and listed. The House–Brackmann grade (House & Brackmann 1985) is
+estimated from the same movement ratios with the thresholds documented in docs/measures.md. These
+are estimates for tracking, not a clinician's grade.
+"""
+
+from __future__ import annotations
+
+from monitor.measures.asymmetry import SIDES, column, finite, movement
+from monitor.protocol import steps as S
+
+NOT_MEASURED = ("static: nasolabial fold", "dynamic: nasolabial fold with smile", "dynamic: lower lip (EEE)",
+                "synkinesis: mentalis", "synkinesis: platysmal")
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    """100 × smaller / larger, 100 when both are about zero (no movement on either side)."""
+    if not (finite(a) and finite(b)):
+        return None
+    a, b = max(a, 0.0), max(b, 0.0)
+    hi = max(a, b)
+    if hi < 1e-6:
+        return None
+    return 100.0 * min(a, b) / hi
+
+
+def _sym(left: float | None, right: float | None) -> float | None:
+    """100 × (1 − |L − R| / max(|L|, |R|)) — 100 when equal."""
+    if not (finite(left) and finite(right)):
+        return None
+    hi = max(abs(left), abs(right))
+    return None if hi < 1e-9 else max(0.0, 100.0 * (1.0 - abs(left - right) / hi))
+
+
+def _both(med: dict, stem: str) -> tuple:
+    return med.get(column(stem, "left")), med.get(column(stem, "right"))
+
+
+def eface(per_step: dict[str, dict]) -> dict | None:
+    """eFace-style items and sub-scores from per-step medians; None without a neutral step."""
+    rest = per_step.get(S.NEUTRAL)
+    if rest is None:
+        return None
+    static = {
+        "resting_brow": _sym(*_both(rest, "brow_height")),
+        "resting_palpebral_fissure": _sym(*_both(rest, "eye_aperture")),
+        "oral_commissure_at_rest": _sym(*_both(rest, "commissure_excursion")),
+    }
+    dyn = {}
+    mv = {}
+    for item, step, stem, sign in (("brow_elevation", S.RAISING_EYEBROWS, "brow_height", +1),
+                                   ("gentle_eye_closure", S.EYES_CLOSED, "eye_aperture_raw", -1),
+                                   ("full_eye_closure", S.EYES_CLOSED_FIRMLY, "eye_aperture_raw", -1),
+                                   ("oral_commissure_with_smile", S.SHOWING_TEETH, "commissure_excursion", +1)):
+        if step in per_step:
+            m = {s: movement(per_step[step], rest, stem, sign, s) for s in SIDES}
+            mv[item] = m
+            dyn[item] = _ratio(m["left"], m["right"])
+    syn = {}
+    smile = per_step.get(S.SHOWING_TEETH)
+    if smile is not None:
+        # ocular synkinesis: the eye narrows on one side more than the other while smiling
+        narrow = {s: movement(smile, rest, "eye_aperture_raw", -1, s) for s in SIDES}
+        fiss = _both(rest, "eye_aperture_raw")
+        if all(v is not None for v in narrow.values()) and all(finite(f) and f for f in fiss):
+            extra = abs(narrow["left"] - narrow["right"]) / max(fiss)
+            syn["ocular"] = max(0.0, 100.0 * (1.0 - extra))
+    closing = per_step.get(S.EYES_CLOSED_FIRMLY)
+    if closing is not None and "oral_commissure_with_smile" in mv:
+        pull = {s: movement(closing, rest, "commissure_excursion", +1, s) for s in SIDES}
+        ref = max((v for v in mv["oral_commissure_with_smile"].values() if v is not None), default=None)
+        if all(v is not None for v in pull.values()) and ref and ref > 0:
+            syn["midfacial"] = max(0.0, 100.0 * (1.0 - abs(pull["left"] - pull["right"]) / ref))
+
+    def mean(d: dict) -> float | None:
+        v = [x for x in d.values() if x is not None]
+        return round(sum(v) / len(v), 1) if v else None
+
+    items = {**{f"static:{k}": v for k, v in static.items()}, **{f"dynamic:{k}": v for k, v in dyn.items()},
+             **{f"synkinesis:{k}": v for k, v in syn.items()}}
+    return {
+        "static": mean(static), "dynamic": mean(dyn), "synkinesis": mean(syn), "total": mean(items),
+        "items": {k: None if v is None else round(v, 1) for k, v in items.items()},
+        "not_measured": list(NOT_MEASURED),
+    }
+
+
+def house_brackmann(eface_result: dict | None) -> dict | None:
+    """House–Brackmann grade I–VI estimated from the dynamic eFace items (movement of the weaker side
+    in % of the stronger side) and eye closure; None without the movement steps."""
+    if not eface_result:
+        return None
+    items = eface_result["items"]
+    moves = [items.get(k) for k in ("dynamic:brow_elevation", "dynamic:oral_commissure_with_smile")]
+    closure = items.get("dynamic:full_eye_closure") or items.get("dynamic:gentle_eye_closure")
+    moves = [m for m in moves if m is not None]
+    if not moves or closure is None:
+        return None
+    worst = min(moves + [closure])
+    mean = sum(moves) / len(moves)
+    if worst >= 90:
+        grade = 1
+    elif mean >= 75 and closure >= 90:
+        grade = 2
+    elif mean >= 50 and closure >= 75:
+        grade = 3
+    elif mean >= 25:
+        grade = 4
+    elif mean >= 5:
+        grade = 5
+    else:
+        grade = 6
+    return {"grade": grade, "roman": "I II III IV V VI".split()[grade - 1],
+            "movement_mean_pct": round(mean, 1), "eye_closure_pct": round(closure, 1)}

@@ -1,0 +1,177 @@
+"""Session summary from the per-frame series (pure computation; docs/measures.md defines it all)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from engines.base import BLENDSHAPE_NAMES
+from monitor.measures.asymmetry import asymmetry_index, dynamic_asymmetry, static_asymmetry
+from monitor.measures.expression import blendshape_side_differences, expression_strength
+from monitor.measures.fatigue import fatigue_curve
+from monitor.measures.frame import ANGLE_COLUMNS, AREA_COLUMNS, LENGTH_COLUMNS, SIDES, STATUS_COLUMNS
+from monitor.measures.gaze import gaze_excursions
+from monitor.measures.palsy import eface, house_brackmann
+from monitor.protocol import steps as S
+
+PAIRED = ("eye_aperture", "mrd1", "brow_height", "commissure_height")
+SESSION = "session"  # the window name when the series has no protocol steps
+STAT_COLUMNS = LENGTH_COLUMNS + AREA_COLUMNS + ANGLE_COLUMNS
+MAX_BLINK_S = 1.0  # a closure of both eyes up to this long is a blink; longer is eyes closed
+MIN_FATIGUE_S = 6.0  # a window shorter than baseline + end has no fatigue curve
+
+
+def _stats(x: np.ndarray) -> dict | None:
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return None
+    p5, p50, p95 = np.percentile(x, [5, 50, 95])
+    return {"median": round(float(p50), 3), "p05": round(float(p5), 3), "p95": round(float(p95), 3), "n": int(x.size)}
+
+
+def _col(table: pa.Table, name: str, dtype=float) -> np.ndarray:
+    return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype)
+
+
+def _medians(table: pa.Table, mask: np.ndarray) -> dict[str, float]:
+    out = {}
+    for c in STAT_COLUMNS:
+        x = _col(table, c)[mask]
+        x = x[np.isfinite(x)]
+        out[c] = float(np.median(x)) if x.size else float("nan")
+    return out
+
+
+def _counts(values: np.ndarray) -> dict[str, int]:
+    names, n = np.unique(values.astype(str), return_counts=True)
+    return {str(k): int(v) for k, v in zip(names, n)}
+
+
+def count_blinks(t: np.ndarray, closed_l: np.ndarray, closed_r: np.ndarray, max_s: float = MAX_BLINK_S) -> int:
+    """Runs of frames with both eyes closed lasting at most max_s."""
+    both = closed_l & closed_r
+    n = 0
+    i = 0
+    while i < both.size:
+        if both[i]:
+            j = i
+            while j + 1 < both.size and both[j + 1]:
+                j += 1
+            if t[j] - t[i] <= max_s:
+                n += 1
+            i = j + 1
+        else:
+            i += 1
+    return n
+
+
+def _steps(table: pa.Table) -> np.ndarray:
+    return np.array([s or "" for s in table.column("step").to_pylist()], object)
+
+
+def windows(step: np.ndarray, face: np.ndarray, attempt: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Frame masks per protocol step (frames with a face); the whole series when there are none.
+    With ``attempt`` (the app's step_attempt column, -1 where unset) a repeated or restarted step
+    keeps only the frames of its last attempt."""
+    names = [s for s in dict.fromkeys(step.tolist()) if s]
+    if not names:
+        return {SESSION: face.copy()}
+    out = {}
+    for s in names:
+        m = face & (step == s)
+        if attempt is not None and m.any():
+            m &= attempt == attempt[step == s].max()
+        out[s] = m
+    return out
+
+
+def fatigue_for_window(table: pa.Table, mask: np.ndarray) -> dict | None:
+    t = _col(table, "t_s")[mask]
+    if t.size < 2 or t[-1] - t[0] < MIN_FATIGUE_S:
+        return None
+    out = {}
+    for s in SIDES:
+        closed = _col(table, f"eye_closed_{s}", bool)[mask]
+        out[s] = {m: fatigue_curve(t - t[0], _col(table, f"{m}_{s}_mm")[mask], closed).as_json(with_bins=True)
+                  for m in ("eye_aperture", "mrd1")}
+    return out
+
+
+def fatigue_between(table: pa.Table, start_s: float | None = None, end_s: float | None = None) -> dict | None:
+    """Fatigue curves over a chosen stretch [start_s, end_s] of a recorded series (frames with a
+    face); None when that stretch is shorter than MIN_FATIGUE_S."""
+    t = _col(table, "t_s")
+    mask = _col(table, "face", bool) & (t >= (-np.inf if start_s is None else start_s)) \
+        & (t <= (np.inf if end_s is None else end_s))
+    return fatigue_for_window(table, mask)
+
+
+def summarize(table: pa.Table, baseline: dict | None = None) -> dict:
+    """Session-level and per-step figures. ``baseline`` is the person's stored neutral medians
+    (calibration.baseline), compared with this session's neutral window when given."""
+    n = table.num_rows
+    if n == 0:
+        return {"face_found": False, "message": "no frames were processed"}
+    face = _col(table, "face", bool)
+    faces = _col(table, "faces")
+    out: dict = {"face_found": bool(face.any()), "face_fraction": round(float(face.mean()), 4),
+                 "frames_with_multiple_faces": int((faces > 1).sum())}
+    if not face.any():
+        out["message"] = "no face was found in any frame"
+        return out
+    out["measures"] = {c: _stats(_col(table, c)[face]) for c in STAT_COLUMNS}
+    out["eye_status"] = {c.removeprefix("eye_status_"): _counts(np.array(table.column(c).to_pylist(), object)[face])
+                         for c in STATUS_COLUMNS}
+    t = _col(table, "t_s")
+    step = _steps(table)
+    attempt = np.nan_to_num(_col(table, "step_attempt"), nan=-1).astype(int) \
+        if "step_attempt" in table.column_names else None
+    wins = windows(step, face, attempt)
+    closure_steps = [S.EYES_CLOSED, S.EYES_CLOSED_FIRMLY, S.LEFT_EYE_CLOSED, S.RIGHT_EYE_CLOSED]
+    not_closing = face & ~np.isin(step, closure_steps)
+    blinks = count_blinks(t[not_closing], _col(table, "eye_closed_left", bool)[not_closing],
+                          _col(table, "eye_closed_right", bool)[not_closing])
+    span_min = max((t[face][-1] - t[face][0]) / 60.0, 1e-9)
+    out["blinks"] = {"count": blinks, "per_min": round(blinks / span_min, 2)}
+    bs = np.stack([_col(table, b) for b in BLENDSHAPE_NAMES], 1)
+    per_step = {name: _medians(table, m) for name, m in wins.items() if m.any()}
+    rest_name = S.NEUTRAL if S.NEUTRAL in per_step else SESSION if SESSION in per_step else None
+    neutral = per_step.get(rest_name) if rest_name else None
+    static = static_asymmetry(neutral) if neutral else {}
+    dynamic = dynamic_asymmetry(per_step, neutral) if neutral else {}
+    out["asymmetry"] = {
+        "window": rest_name,
+        "static": static,
+        "dynamic": dynamic,
+        "index": asymmetry_index(static, dynamic),
+        "blendshape_left_minus_right_p95": blendshape_side_differences(bs[wins[rest_name]]) if rest_name else {},
+    }
+    # legacy flat |L−R| of the session medians (kept for existing readers)
+    for name in PAIRED:
+        left, right = out["measures"].get(f"{name}_left_mm"), out["measures"].get(f"{name}_right_mm")
+        if left and right:
+            out["asymmetry"][f"{name}_abs_diff_mm"] = round(abs(left["median"] - right["median"]), 3)
+    steps_out = {}
+    for name, m in wins.items():
+        if not m.any():
+            continue
+        entry = {"frames": int(m.sum()), "duration_s": round(float(t[m][-1] - t[m][0]), 3),
+                 "medians": {f"{p}_{s}_mm": round(v, 3) for p in PAIRED for s in ("left", "right")
+                             if np.isfinite(v := per_step[name].get(f"{p}_{s}_mm", np.nan))},
+                 "expression": expression_strength(bs[m], None if name == SESSION else name)}
+        fat = fatigue_for_window(table, m) if (name in S.SUSTAINED_GAZE or name == SESSION) else None
+        if fat:
+            entry["fatigue"] = fat
+        steps_out[name] = entry
+    out["steps"] = steps_out
+    out["gaze"] = gaze_excursions(per_step, per_step.get(S.NEUTRAL))
+    grades = eface(per_step)
+    out["palsy"] = {"eface_estimate": grades, "house_brackmann_estimate": house_brackmann(grades)} if grades else None
+    if neutral:
+        out["neutral_medians"] = {c: round(v, 4) for c, v in neutral.items() if np.isfinite(v)}
+    if baseline and neutral:
+        out["vs_baseline"] = {
+            "baseline_session": baseline.get("session_id"),
+            "difference": {c: round(neutral[c] - v, 3) for c, v in baseline.get("medians", {}).items()
+                           if c in neutral and np.isfinite(neutral[c]) and v is not None}}
+    return out

@@ -1,0 +1,103 @@
+"""The per-frame series on disk: its Arrow schema and table building, and the crash-safe writer.
+
+While a session runs, ``SeriesWriter`` writes every ``chunk_rows`` rows as one Parquet chunk through a
+durable atomic write (temporary file, fsync, rename, fsync of the folder), so every chunk on disk is
+whole; ``merge_parts`` joins them into ``series.parquet`` when the session ends (or when a stale
+session is recovered) and removes the chunks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from engines.base import BLENDSHAPE_NAMES
+from engines.util import atomic_path
+from monitor.measures.frame import BOOL_COLUMNS, FLOAT_COLUMNS, STATUS_COLUMNS
+
+N_LANDMARK_VALUES = 478 * 3
+
+SCALAR_FIELDS = (
+    [pa.field("frame", pa.int64()), pa.field("t_s", pa.float64()), pa.field("face", pa.bool_()),
+     pa.field("faces", pa.int16()), pa.field("step", pa.string()),
+     # set by the app's protocol run: the step's attempt number, and "" or the failed quality checks
+     pa.field("step_attempt", pa.int16()), pa.field("quality", pa.string())]
+    + [pa.field(c, pa.float32()) for c in FLOAT_COLUMNS]
+    + [pa.field(c, pa.bool_()) for c in BOOL_COLUMNS] + [pa.field(c, pa.string()) for c in STATUS_COLUMNS]
+    + [pa.field("image_width", pa.int32()), pa.field("image_height", pa.int32()),
+       pa.field("t_capture_ns", pa.int64()), pa.field("latency_ms", pa.float32())]
+    + [pa.field(b, pa.float32()) for b in BLENDSHAPE_NAMES]
+)
+SCHEMA = pa.schema(SCALAR_FIELDS + [pa.field("landmarks_px", pa.list_(pa.float32(), N_LANDMARK_VALUES))])
+SCALAR_COLUMNS = tuple(f.name for f in SCALAR_FIELDS)
+
+
+def build_table(rows: list[dict], landmarks: list[np.ndarray | None]) -> pa.Table:
+    """Rows of scalar columns (missing → null) plus each frame's (478, 3) landmarks or None."""
+    columns = {}
+    for f in SCALAR_FIELDS:
+        values = [r.get(f.name) for r in rows]
+        if pa.types.is_floating(f.type):
+            arr = np.array([np.nan if v is None else v for v in values], np.float32)
+            columns[f.name] = pa.array(arr, f.type, mask=np.isnan(arr))
+        else:
+            columns[f.name] = pa.array(values, f.type)
+    flat = np.zeros((len(landmarks), N_LANDMARK_VALUES), np.float32)
+    valid = np.zeros(len(landmarks), bool)
+    for i, lm in enumerate(landmarks):
+        if lm is not None:
+            flat[i] = lm.reshape(-1)
+            valid[i] = True
+    lm_arr = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1)), N_LANDMARK_VALUES, mask=pa.array(~valid))
+    columns["landmarks_px"] = lm_arr
+    return pa.table(columns, schema=SCHEMA)
+
+
+def _atomic_parquet(table: pa.Table, dest: Path) -> None:
+    with atomic_path(dest, durable=True) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+class SeriesWriter:
+    """Collects per-frame rows and writes them as whole Parquet chunks (about every 5 s at 30 fps)."""
+
+    def __init__(self, session_dir: Path, chunk_rows: int = 150) -> None:
+        self.parts = session_dir / "parts"
+        self.parts.mkdir(parents=True, exist_ok=True)
+        self.chunk_rows = chunk_rows
+        self._rows: list[dict] = []
+        self._landmarks: list = []
+        self._n_parts = len(list(self.parts.glob("part-*.parquet")))
+        self.rows_written = 0
+
+    def append(self, row: dict, landmarks=None) -> None:
+        self._rows.append(row)
+        self._landmarks.append(landmarks)
+        if len(self._rows) >= self.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._rows:
+            return
+        table = build_table(self._rows, self._landmarks)
+        _atomic_parquet(table, self.parts / f"part-{self._n_parts:06d}.parquet")
+        self._n_parts += 1
+        self.rows_written += len(self._rows)
+        self._rows, self._landmarks = [], []
+
+
+def merge_parts(session_dir: Path) -> Path | None:
+    """Write ``series.parquet`` from the chunks (atomically) and remove the chunks."""
+    parts = sorted((session_dir / "parts").glob("part-*.parquet"))
+    dest = session_dir / "series.parquet"
+    if not parts:
+        return dest if dest.exists() else None
+    tables = [pq.read_table(p) for p in parts]
+    table = pa.concat_tables(tables, promote_options="default")
+    _atomic_parquet(table, dest)
+    for p in parts:
+        p.unlink()
+    return dest
