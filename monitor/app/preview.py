@@ -17,17 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from monitor.measures import face_model as L
+from monitor.report.overlay import BAD_COLOUR, OK_COLOUR, draw_landmarks
 
 MAX_WIDTH = 640
 JPEG_QUALITY = 75
-OK_COLOUR, BAD_COLOUR = (80, 220, 80), (0, 160, 255)  # BGR
 
-
-def _overlay_indices() -> np.ndarray:
-    from mediapipe.tasks.python.vision import FaceLandmarksConnections as C
-
-    return np.unique(np.array([(c.start, c.end) for c in C.FACE_LANDMARKS_CONTOURS]).ravel())
 
 
 class PreviewEncoder:
@@ -40,7 +34,6 @@ class PreviewEncoder:
         self.encoded = 0
         self.encode_ms: list[float] = []
         self._closed = False
-        self._points = _overlay_indices()
         self._thread = threading.Thread(target=self._loop, name="preview-encoder", daemon=True)
         self._thread.start()
 
@@ -57,14 +50,7 @@ class PreviewEncoder:
         k = min(1.0, MAX_WIDTH / view.shape[1])
         view = cv2.resize(view, None, fx=k, fy=k, interpolation=cv2.INTER_AREA) if k < 1.0 else view.copy()
         if landmarks is not None:
-            colour = OK_COLOUR if quality_ok else BAD_COLOUR
-            pts = np.int32(np.asarray(landmarks)[:, :2] * k)
-            for x, y in pts[self._points]:
-                cv2.circle(view, (int(x), int(y)), 1, colour, -1, cv2.LINE_AA)
-            for centre, ring in ((473, L.LEFT_IRIS_RING), (468, L.RIGHT_IRIS_RING)):
-                r = float(np.linalg.norm(pts[list(ring)] - pts[centre], axis=1).mean())
-                cv2.circle(view, (int(pts[centre][0]), int(pts[centre][1])), max(1, int(round(r))), colour, 1,
-                           cv2.LINE_AA)
+            draw_landmarks(view, landmarks, k, OK_COLOUR if quality_ok else BAD_COLOUR)
         if mirror:
             view = cv2.flip(view, 1)
         ok, buf = cv2.imencode(".jpg", view, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])

@@ -63,11 +63,12 @@ def _preview_callback():
         return None
     import cv2
 
+    from monitor.report.overlay import draw_landmarks  # lazy: only with a display
+
     def show(image, landmarks) -> None:
-        view = image.copy()
+        view = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         if landmarks is not None:
-            for x, y, _ in landmarks[::3]:
-                cv2.circle(view, (int(x), int(y)), 1, (0, 255, 0), -1)
+            draw_landmarks(view, landmarks)
         cv2.imshow("facemonitor (not a diagnostic device)", view)
         cv2.waitKey(1)
 

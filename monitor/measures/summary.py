@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pyarrow as pa
 
@@ -106,22 +108,102 @@ def fatigue_between(table: pa.Table, start_s: float | None = None, end_s: float 
     return fatigue_for_window(table, mask)
 
 
-def summarize(table: pa.Table, baseline: dict | None = None) -> dict:
+@dataclass(frozen=True)
+class StepSummary:
+    """One protocol step's window (or the whole session when it has no steps)."""
+
+    frames: int
+    duration_s: float
+    medians: dict[str, float] = field(default_factory=dict)  # paired lid/brow/mouth columns, mm
+    expression: dict = field(default_factory=dict)  # expression_strength(): action units and emotions at p95
+    fatigue: dict | None = None  # per side and measure: FatigueCurve.as_json(with_bins=True)
+
+    def fatigue_curve(self, side: str, measure: str = "eye_aperture") -> dict | None:
+        return (self.fatigue or {}).get(side, {}).get(measure)
+
+    def as_dict(self) -> dict:
+        out = {"frames": self.frames, "duration_s": self.duration_s, "medians": self.medians,
+               "expression": self.expression}
+        return out if self.fatigue is None else dict(out, fatigue=self.fatigue)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StepSummary":
+        return cls(int(d.get("frames", 0)), float(d.get("duration_s", 0.0)), dict(d.get("medians") or {}),
+                   dict(d.get("expression") or {}), d.get("fatigue"))
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """Session-level and per-step figures (docs/measures.md defines each). Stored in the session row
+    as the JSON of ``as_dict()``; ``from_dict`` reads what older versions stored too."""
+
+    face_found: bool
+    message: str | None = None  # why there is nothing to summarise
+    face_fraction: float | None = None
+    frames_with_multiple_faces: int = 0
+    measures: dict = field(default_factory=dict)  # series column → {median, p05, p95, n} or None
+    eye_status: dict = field(default_factory=dict)  # side → {status: frames}
+    blinks: dict = field(default_factory=dict)  # count, per_min
+    asymmetry: dict = field(default_factory=dict)  # window, static, dynamic, index, blendshape differences
+    steps: dict[str, StepSummary] = field(default_factory=dict)
+    gaze: dict = field(default_factory=dict)
+    palsy: dict | None = None  # eface_estimate, house_brackmann_estimate
+    neutral_medians: dict[str, float] = field(default_factory=dict)
+    vs_baseline: dict | None = None  # baseline_session, difference
+    cnn: dict | None = None  # the 3D-CNN's votes with its card (monitor.session.cnn)
+    baseline_saved: bool = False
+
+    def step(self, name: str) -> StepSummary | None:
+        return self.steps.get(name)
+
+    def measure_median(self, column: str) -> float | None:
+        stats = self.measures.get(column)
+        return None if not stats else stats.get("median")
+
+    def as_dict(self) -> dict:
+        out = {"face_found": self.face_found}
+        if self.message is not None:
+            out["message"] = self.message
+        if self.face_fraction is None:
+            return out
+        out.update(face_fraction=self.face_fraction, frames_with_multiple_faces=self.frames_with_multiple_faces)
+        if not self.face_found:
+            return out
+        out.update(measures=self.measures, eye_status=self.eye_status, blinks=self.blinks, asymmetry=self.asymmetry,
+                   steps={k: v.as_dict() for k, v in self.steps.items()}, gaze=self.gaze, palsy=self.palsy)
+        for key in ("neutral_medians", "vs_baseline", "cnn"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.baseline_saved:
+            out["baseline_saved"] = True
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "SessionSummary":
+        d = d or {}
+        return cls(
+            face_found=bool(d.get("face_found")), message=d.get("message"), face_fraction=d.get("face_fraction"),
+            frames_with_multiple_faces=int(d.get("frames_with_multiple_faces") or 0),
+            measures=dict(d.get("measures") or {}), eye_status=dict(d.get("eye_status") or {}),
+            blinks=dict(d.get("blinks") or {}), asymmetry=dict(d.get("asymmetry") or {}),
+            steps={k: StepSummary.from_dict(v) for k, v in (d.get("steps") or {}).items()},
+            gaze=dict(d.get("gaze") or {}), palsy=d.get("palsy"), neutral_medians=dict(d.get("neutral_medians") or {}),
+            vs_baseline=d.get("vs_baseline"), cnn=d.get("cnn"), baseline_saved=bool(d.get("baseline_saved")))
+
+
+NO_FRAMES = SessionSummary(False, "no frames were processed")
+
+
+def summarize(table: pa.Table, baseline: dict | None = None) -> SessionSummary:
     """Session-level and per-step figures. ``baseline`` is the person's stored neutral medians
     (calibration.baseline), compared with this session's neutral window when given."""
-    n = table.num_rows
-    if n == 0:
-        return {"face_found": False, "message": "no frames were processed"}
+    if table.num_rows == 0:
+        return NO_FRAMES
     face = _col(table, "face", bool)
     faces = _col(table, "faces")
-    out: dict = {"face_found": bool(face.any()), "face_fraction": round(float(face.mean()), 4),
-                 "frames_with_multiple_faces": int((faces > 1).sum())}
+    head = {"face_fraction": round(float(face.mean()), 4), "frames_with_multiple_faces": int((faces > 1).sum())}
     if not face.any():
-        out["message"] = "no face was found in any frame"
-        return out
-    out["measures"] = {c: _stats(_col(table, c)[face]) for c in STAT_COLUMNS}
-    out["eye_status"] = {c.removeprefix("eye_status_"): _counts(np.array(table.column(c).to_pylist(), object)[face])
-                         for c in STATUS_COLUMNS}
+        return SessionSummary(False, "no face was found in any frame", **head)
     t = _col(table, "t_s")
     step = _steps(table)
     attempt = np.nan_to_num(_col(table, "step_attempt"), nan=-1).astype(int) \
@@ -132,46 +214,39 @@ def summarize(table: pa.Table, baseline: dict | None = None) -> dict:
     blinks = count_blinks(t[not_closing], _col(table, "eye_closed_left", bool)[not_closing],
                           _col(table, "eye_closed_right", bool)[not_closing])
     span_min = max((t[face][-1] - t[face][0]) / 60.0, 1e-9)
-    out["blinks"] = {"count": blinks, "per_min": round(blinks / span_min, 2)}
     bs = np.stack([_col(table, b) for b in BLENDSHAPE_NAMES], 1)
     per_step = {name: _medians(table, m) for name, m in wins.items() if m.any()}
     rest_name = S.NEUTRAL if S.NEUTRAL in per_step else SESSION if SESSION in per_step else None
     neutral = per_step.get(rest_name) if rest_name else None
     static = static_asymmetry(neutral) if neutral else {}
     dynamic = dynamic_asymmetry(per_step, neutral) if neutral else {}
-    out["asymmetry"] = {
-        "window": rest_name,
-        "static": static,
-        "dynamic": dynamic,
-        "index": asymmetry_index(static, dynamic),
-        "blendshape_left_minus_right_p95": blendshape_side_differences(bs[wins[rest_name]]) if rest_name else {},
-    }
-    # legacy flat |L−R| of the session medians (kept for existing readers)
-    for name in PAIRED:
-        left, right = out["measures"].get(f"{name}_left_mm"), out["measures"].get(f"{name}_right_mm")
-        if left and right:
-            out["asymmetry"][f"{name}_abs_diff_mm"] = round(abs(left["median"] - right["median"]), 3)
-    steps_out = {}
-    for name, m in wins.items():
-        if not m.any():
-            continue
-        entry = {"frames": int(m.sum()), "duration_s": round(float(t[m][-1] - t[m][0]), 3),
-                 "medians": {f"{p}_{s}_mm": round(v, 3) for p in PAIRED for s in ("left", "right")
-                             if np.isfinite(v := per_step[name].get(f"{p}_{s}_mm", np.nan))},
-                 "expression": expression_strength(bs[m], None if name == SESSION else name)}
-        fat = fatigue_for_window(table, m) if (name in S.SUSTAINED_GAZE or name == SESSION) else None
-        if fat:
-            entry["fatigue"] = fat
-        steps_out[name] = entry
-    out["steps"] = steps_out
-    out["gaze"] = gaze_excursions(per_step, per_step.get(S.NEUTRAL))
     grades = eface(per_step)
-    out["palsy"] = {"eface_estimate": grades, "house_brackmann_estimate": house_brackmann(grades)} if grades else None
-    if neutral:
-        out["neutral_medians"] = {c: round(v, 4) for c, v in neutral.items() if np.isfinite(v)}
+    vs_baseline = None
     if baseline and neutral:
-        out["vs_baseline"] = {
+        vs_baseline = {
             "baseline_session": baseline.get("session_id"),
             "difference": {c: round(neutral[c] - v, 3) for c, v in baseline.get("medians", {}).items()
                            if c in neutral and np.isfinite(neutral[c]) and v is not None}}
-    return out
+    return SessionSummary(
+        True, **head,
+        measures={c: _stats(_col(table, c)[face]) for c in STAT_COLUMNS},
+        eye_status={c.removeprefix("eye_status_"): _counts(np.array(table.column(c).to_pylist(), object)[face])
+                    for c in STATUS_COLUMNS},
+        blinks={"count": blinks, "per_min": round(blinks / span_min, 2)},
+        asymmetry={"window": rest_name, "static": static, "dynamic": dynamic,
+                   "index": asymmetry_index(static, dynamic),
+                   "blendshape_left_minus_right_p95": blendshape_side_differences(bs[wins[rest_name]])
+                   if rest_name else {}},
+        steps={name: _step_summary(table, name, m, t, per_step[name], bs) for name, m in wins.items() if m.any()},
+        gaze=gaze_excursions(per_step, per_step.get(S.NEUTRAL)),
+        palsy={"eface_estimate": grades, "house_brackmann_estimate": house_brackmann(grades)} if grades else None,
+        neutral_medians={c: round(v, 4) for c, v in neutral.items() if np.isfinite(v)} if neutral else {},
+        vs_baseline=vs_baseline)
+
+
+def _step_summary(table: pa.Table, name: str, m: np.ndarray, t: np.ndarray, medians: dict, bs: np.ndarray) -> StepSummary:
+    fat = fatigue_for_window(table, m) if (name in S.SUSTAINED_GAZE or name == SESSION) else None
+    return StepSummary(int(m.sum()), round(float(t[m][-1] - t[m][0]), 3),
+                       {f"{p}_{s}_mm": round(v, 3) for p in PAIRED for s in SIDES
+                        if np.isfinite(v := medians.get(f"{p}_{s}_mm", np.nan))},
+                       expression_strength(bs[m], None if name == SESSION else name), fat or None)
