@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from monitor import DISCLAIMER
-from monitor.report.text import _fmt, format_result
+from monitor.report.text import fmt as _fmt, format_result
 from monitor.report.writers import export_series
 
 

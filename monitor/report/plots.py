@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from monitor.measures.face_model import SIDES
+from monitor.measures.summary import SessionSummary
 from monitor.protocol import steps as S
 from monitor.report.tables import TREND_MEASURES, TrendPoint
 
@@ -45,16 +47,16 @@ def plot_session(table, title: str = "") -> object:
     return fig
 
 
-def plot_fatigue(summary: dict | None) -> object:
+def plot_fatigue(summary: SessionSummary | None) -> object:
     """Eye opening over each sustained-gaze step (0.5 s bins, mm) — the fatigability curves."""
     fig, ax = _figure()
     drawn = False
     for name in S.SUSTAINED_GAZE:
-        fat = ((summary or {}).get("steps", {}).get(name) or {}).get("fatigue")
-        if not fat:
+        step = summary.step(name) if summary else None
+        if step is None or not step.fatigue:
             continue
-        for s in ("left", "right"):
-            bins = fat[s]["eye_aperture"].get("bins") or {}
+        for s in SIDES:
+            bins = (step.fatigue_curve(s) or {}).get("bins") or {}
             t, y = bins.get("t_s"), bins.get("mm")
             if t and y:
                 ax.plot(t, [np.nan if v is None else v for v in y], marker=".", lw=1,

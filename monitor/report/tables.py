@@ -14,6 +14,8 @@ import numpy as np
 
 from monitor import DISCLAIMER
 from monitor.measures.expression import STEP_UNITS
+from monitor.measures.face_model import SIDES
+from monitor.measures.summary import SessionSummary, StepSummary
 from monitor.protocol import steps as S
 from monitor.store.db import SessionRow, Store
 
@@ -59,33 +61,36 @@ def step_strength(expression: dict, step: str) -> float | None:
     return round(float(np.mean(vals)), 3) if vals else None
 
 
-def step_table(summary: dict | None, step_records: list[dict]) -> list[dict]:
+def _fatigue_drops(step: StepSummary | None) -> list[float | None]:
+    """The eye-opening drop of each eye (left, right) over a step's fatigue curve, mm."""
+    return [_f((step.fatigue_curve(s) or {}).get("drop_mm")) if step else None for s in SIDES]
+
+
+def step_table(summary: SessionSummary | None, step_records: list[dict]) -> list[dict]:
     """One row per protocol step: how it went and its medians (mm) and expression strength (0–1)."""
-    summary = summary or {}
-    per_step = summary.get("steps", {})
+    steps = summary.steps if summary else {}
     rows = []
     for rec in step_records:
         name = rec["step"]
-        entry = per_step.get(name, {})
+        entry = steps.get(name) or StepSummary(0, 0.0)
         row = {"step": name, "status": rec["status"], "counted_s": rec["counted_s"], "attempts": rec["attempts"],
-               "quality_lost_s": rec["quality_lost_s"], "frames": entry.get("frames", 0),
-               "expression_strength": step_strength(entry.get("expression", {}), name)}
+               "quality_lost_s": rec["quality_lost_s"], "frames": entry.frames,
+               "expression_strength": step_strength(entry.expression, name)}
         for c in ("eye_aperture", "mrd1"):
-            for s in ("left", "right"):
-                row[f"{c}_{s}_mm"] = _f((entry.get("medians") or {}).get(f"{c}_{s}_mm"))
-        fat = entry.get("fatigue")
-        if fat:
-            drops = [_f(fat[s]["eye_aperture"].get("drop_mm")) for s in ("left", "right")]
-            row["fatigue_drop_left_mm"], row["fatigue_drop_right_mm"] = drops
+            for s in SIDES:
+                row[f"{c}_{s}_mm"] = _f(entry.medians.get(f"{c}_{s}_mm"))
+        if entry.fatigue:
+            row["fatigue_drop_left_mm"], row["fatigue_drop_right_mm"] = _fatigue_drops(entry)
         rows.append(row)
     return rows
 
 
-def session_values(summary: dict | None) -> dict[str, float]:
+def session_values(summary: SessionSummary | None) -> dict[str, float]:
     """The trend measures of one session: neutral medians, mouth |L−R|, the sustained-gaze lid drop."""
-    summary = summary or {}
+    if summary is None:
+        return {}
     out = {}
-    med = summary.get("neutral_medians") or {}
+    med = summary.neutral_medians
     for c in TREND_MEASURES:
         if c in med and _f(med[c]) is not None:
             out[c] = round(float(med[c]), 3)
@@ -94,9 +99,7 @@ def session_values(summary: dict | None) -> dict[str, float]:
         out["mouth_asymmetry_mm"] = round(abs(left - right), 3)
     drops = []
     for name in S.SUSTAINED_GAZE:
-        fat = summary.get("steps", {}).get(name, {}).get("fatigue")
-        if fat:
-            drops += [v for v in (_f(fat[s]["eye_aperture"].get("drop_mm")) for s in ("left", "right")) if v is not None]
+        drops += [v for v in _fatigue_drops(summary.step(name)) if v is not None]
     if drops:
         out["fatigue_drop_mm"] = round(max(drops), 3)
     return out

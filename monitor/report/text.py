@@ -5,25 +5,29 @@ from __future__ import annotations
 import math
 
 from monitor import DISCLAIMER
+from monitor.measures.summary import SessionSummary
 
 
-def _fmt(v, unit: str = "") -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}{unit}"
+def fmt(v, unit: str = "", digits: int = 1, missing: str = "—") -> str:
+    """A number with its unit (``unit`` is appended as given: " mm", "%"), or ``missing`` for a value
+    that is absent or not finite. The one formatter of the CLI, the app and the reports."""
+    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return missing
+    return f"{v:.{digits}f}{unit}"
 
 
 def format_result(r: dict) -> str:
+    """A session result (``SessionResult.as_json()`` or a stored row) as the lines the CLI prints."""
     lines = [f"session {r['session_id']} ({r['status']}): {r['frames']} frames, {r['frames_with_face']} with a face, "
-             f"{r['processing_fps']:.1f} fps, {r['dropped_frames']} dropped"]
-    s = r["summary"]
-    if not s.get("face_found"):
-        lines.append(s.get("message", "no face found"))
+             f"{r['processing_fps'] or 0:.1f} fps, {r['dropped_frames']} dropped"]
+    s = r["summary"] if isinstance(r["summary"], SessionSummary) else SessionSummary.from_dict(r["summary"])
+    if not s.face_found:
+        lines.append(s.message or "no face found")
     else:
-        m = s["measures"]
         for name, label in (("eye_aperture", "eye aperture"), ("mrd1", "MRD1"), ("brow_height", "brow height"),
                             ("commissure_height", "mouth corner below eye line")):
-            left, right = m.get(f"{name}_left_mm"), m.get(f"{name}_right_mm")
-            lines.append(f"  {label:<28} left {_fmt(left and left['median'], ' mm'):>9}   "
-                         f"right {_fmt(right and right['median'], ' mm'):>9}   (median)")
+            left, right = s.measure_median(f"{name}_left_mm"), s.measure_median(f"{name}_right_mm")
+            lines.append(f"  {label:<28} left {fmt(left, ' mm'):>9}   right {fmt(right, ' mm'):>9}   (median)")
     lines.append(f"series: {r['series_path']}")
     lines.append(DISCLAIMER)
     return "\n".join(lines)

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from engines.util import pid_alive
 from monitor.errors import StoreError
+from monitor.measures.summary import SessionSummary
 from monitor.store.series import merge_parts
 
 SCHEMA = """
@@ -145,14 +146,14 @@ class SessionRow:
     dropped_frames: int
     processing_fps: float | None
     series_path: str | None
-    summary: dict | None
+    summary: SessionSummary | None
     error: str | None
     protocol: str | None = None
     protocol_status: str | None = None  # done | aborted | running, for sessions run by the app
     video_path: str | None = None  # the raw video, kept only when the person opted in
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return dict(self.__dict__, summary=self.summary.as_dict() if self.summary else None)
 
 
 class Store:
@@ -236,7 +237,7 @@ class Store:
             )
 
     def finish_session(self, session_id: str, status: str, *, frames: int, frames_with_face: int,
-                       dropped_frames: int, processing_fps: float | None, summary: dict | None,
+                       dropped_frames: int, processing_fps: float | None, summary: SessionSummary | None,
                        error: str | None = None) -> Path | None:
         """Merge the series chunks, then record the final status (after the series is on disk)."""
         if status not in STATUSES or status == "running":
@@ -247,7 +248,7 @@ class Store:
                 "UPDATE sessions SET status=?, finished_at=?, frames=?, frames_with_face=?, dropped_frames=?,"
                 " processing_fps=?, series_path=?, summary=?, error=? WHERE id=?",
                 (status, _now(), frames, frames_with_face, dropped_frames, processing_fps,
-                 str(series) if series else None, json.dumps(summary) if summary is not None else None,
+                 str(series) if series else None, json.dumps(summary.as_dict()) if summary is not None else None,
                  error, session_id),
             )
         return series
@@ -278,7 +279,7 @@ class Store:
         (sid, created, finished, status, source, mode, backend, person, frames, fwf, dropped, fps,
          series, summary, error, protocol, protocol_status, video) = r
         return SessionRow(sid, created, finished, status, source, mode, backend, person, frames, fwf, dropped,
-                          fps, series, json.loads(summary) if summary else None, error, protocol, protocol_status,
+                          fps, series, SessionSummary.from_dict(json.loads(summary)) if summary else None, error, protocol, protocol_status,
                           video)
 
     _COLUMNS = ("id, created_at, finished_at, status, source, mode, backend, person, frames, frames_with_face,"
