@@ -25,7 +25,6 @@ class Baseline:
                 "iris_mm": self.iris_mm, "medians": self.medians}
 
 
-def neutral_medians(summary: dict) -> dict[str, float]:
-    """The medians a baseline keeps, from a session summary's neutral window."""
-    meds = summary.get("neutral_medians") or {}
-    return {k: round(float(v), 4) for k, v in meds.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+def neutral_medians(medians: dict) -> dict[str, float]:
+    """The medians a baseline keeps: a session's neutral-window medians, finite numbers only."""
+    return {k: round(float(v), 4) for k, v in medians.items() if isinstance(v, (int, float)) and math.isfinite(v)}

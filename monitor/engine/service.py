@@ -147,7 +147,7 @@ class EngineService:
         key = reason.split(" ")[0] if reason else "?"
         self.stats.reject_reasons[key] = self.stats.reject_reasons.get(key, 0) + 1
         log.warning("rejected message: %s", reason)
-        return wire.Reply({"kind": "reject", "reason": reason, "rejected_total": self.stats.rejected})
+        return wire.Reply({"kind": wire.ReplyKind.REJECT, "reason": reason, "rejected_total": self.stats.rejected})
 
     def handle(self, parts: list) -> wire.Reply:
         return self.handle_many([parts])[0]
@@ -175,12 +175,12 @@ class EngineService:
 
     def _control_reply(self, header: wire.FrameHeader) -> wire.Reply:
         if header.kind == wire.Kind.PING:
-            return wire.Reply({"kind": "pong", "ping": str(header.stream), "version": __version__,
+            return wire.Reply({"kind": wire.ReplyKind.PONG, "ping": str(header.stream), "version": __version__,
                                "backend": self.backend, "frames": self.stats.frames, "rejected": self.stats.rejected,
                                "streams": len(self.streams), "engine": self.name, "cnn": self.cnn_info()})
         state = self._end_stream(header.stream)
         cnn = self.clips.end_stream(header.stream) if self.clips is not None else []
-        return wire.Reply({"kind": "end", "stream": str(header.stream), "cnn": cnn,
+        return wire.Reply({"kind": wire.ReplyKind.END, "stream": str(header.stream), "cnn": cnn,
                            "cnn_stats": self.clips.stats.report() if self.clips is not None else None,
                            "frames": state.frames if state else 0,
                            "frames_with_face": state.frames_with_face if state else 0,
@@ -227,7 +227,7 @@ class EngineService:
             self.stats.frames += 1
             state.frames_with_face += result.face
             meta = {
-                "kind": "result", "stream": str(header.stream), "frame": header.frame_id,
+                "kind": wire.ReplyKind.RESULT, "stream": str(header.stream), "frame": header.frame_id,
                 "t_capture_ns": header.t_capture_ns, "t_media_us": header.t_media_us, "step": header.step,
                 "dropped_total": header.dropped_total, "face": result.face, "faces": result.faces,
                 "height": header.height, "width": header.width, "engine": self.name,

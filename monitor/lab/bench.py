@@ -268,7 +268,7 @@ def run_cnn_bench(args) -> int:
                                        max_seconds=seconds, cnn=cnn))
         runs[name] = {"frames": r.frames, "fps": round(r.processing_fps, 2), "dropped": r.dropped_frames,
                       "latency_ms": r.stages.report()["latency"],
-                      "cnn": (r.summary.get("cnn") or {}).get("stats")}
+                      "cnn": (r.summary.cnn or {}).get("stats")}
     w, c = runs["without"], runs["with"]
     figures = {"model": {"arch": args.cnn_arch, "frames": args.cnn_frames, "size": args.cnn_size},
                "clip_inference_cpu": alone, "live": runs, "stride": args.cnn_stride,
@@ -313,7 +313,7 @@ def _stream_worker(endpoint: str, frames: list, seconds: float, out: dict) -> No
             reply = client.recv(30_000)
             if reply is None:
                 raise RuntimeError("the engine stopped answering during the benchmark")
-            if reply.meta.get("kind") == "result":
+            if reply.meta.get("kind") == wire.ReplyKind.RESULT:
                 lat.append((time.monotonic_ns() - sent.pop(reply.meta["frame"])) / 1e6)
                 batches.append(reply.meta["timing"].get("batch", 1))
         client.send_control(wire.Kind.END, stream)

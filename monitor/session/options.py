@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Callable
 
@@ -12,12 +13,21 @@ import numpy as np
 from monitor.engine.options import CnnOptions
 
 
-@dataclass
+class Mode(StrEnum):
+    """How frames are delivered (docs/architecture.md, "Delivery modes")."""
+
+    RECORD = "record"  # nothing lost: a file is read only as fast as the engine takes frames
+    LIVE = "live"  # the newest frame wins; replaced frames are counted and logged as dropped
+
+
+@dataclass(frozen=True)
 class SessionOptions:
+    """What one session analyses and how; hooks let a UI see each result before it is written."""
+
     source: str
     store_root: Path | None = None
     backend: str = "mediapipe"
-    mode: str = "record"  # "record": nothing lost; "live": newest frame wins
+    mode: Mode = Mode.RECORD
     realtime: bool = False  # play files at their own frame rate
     repeat: int = 1  # play a file this many times (benchmarks)
     max_seconds: float | None = None
@@ -35,6 +45,10 @@ class SessionOptions:
     on_clip: Callable[[dict], None] | None = None  # called with each clip output of the 3D-CNN
 
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Mode(self.mode))  # a plain "live"/"record" is accepted too
+
+
 @dataclass
 class StageTimes:
     """Per-frame timings in ms, kept for the benchmark."""
@@ -45,6 +59,16 @@ class StageTimes:
     kernels: list = field(default_factory=list)
     store: list = field(default_factory=list)
     latency: list = field(default_factory=list)  # capture → result available to the client
+
+    def add(self, *, decode_ms: float, transport_ms: float, landmarks_ms: float, kernels_ms: float, store_ms: float,
+            latency_ms: float) -> None:
+        """One frame's timings."""
+        self.decode.append(decode_ms)
+        self.transport.append(transport_ms)
+        self.landmarks.append(landmarks_ms)
+        self.kernels.append(kernels_ms)
+        self.store.append(store_ms)
+        self.latency.append(latency_ms)
 
     @staticmethod
     def pct(values: list, q: float) -> float | None:

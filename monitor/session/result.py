@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from monitor.measures.summary import SessionSummary
 from monitor.session.options import StageTimes
 
 
@@ -19,7 +20,7 @@ class SessionResult:
     dropped_frame_ids: list
     rejected_replies: int
     series_path: str | None
-    summary: dict
+    summary: SessionSummary
     error: str | None
     first_result_s: float | None
     stages: StageTimes
@@ -30,7 +31,7 @@ class SessionResult:
             "frames": self.frames, "frames_with_face": self.frames_with_face,
             "processing_fps": round(self.processing_fps, 2), "dropped_frames": self.dropped_frames,
             "rejected_replies": self.rejected_replies, "series_path": self.series_path,
-            "summary": self.summary, "error": self.error,
+            "summary": self.summary.as_dict(), "error": self.error,
             "latency_ms": self.stages.report()["latency"],
         }
 

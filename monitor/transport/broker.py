@@ -119,10 +119,10 @@ class Broker:
                 meta = {}
             meta = meta if isinstance(meta, dict) else {}
             key = (meta.get("stream"), meta.get("frame"))
-            if meta.get("kind") == "result":
+            if meta.get("kind") == wire.ReplyKind.RESULT:
                 record.in_flight.pop(key, None)
                 record.frames += 1
-            elif meta.get("kind") == "end":
+            elif meta.get("kind") == wire.ReplyKind.END:
                 record.streams.discard(meta.get("stream"))
                 self.owner.pop(meta.get("stream"), None)
                 record.in_flight.pop((meta.get("stream"), "end"), None)
@@ -138,7 +138,7 @@ class Broker:
         self.stats.engines_lost += 1
         for (stream, frame), client in record.in_flight.items():
             self.stats.lost += 1
-            meta = {"kind": "lost", "stream": stream, "frame": None if frame == "end" else frame,
+            meta = {"kind": wire.ReplyKind.LOST, "stream": stream, "frame": None if frame == "end" else frame,
                     "end": frame == "end", "engine": record.name, "reason": f"engine {record.name} {why}"}
             self.front.send_multipart([client, *wire.Reply(meta).parts()])
         for stream in record.streams:
@@ -174,24 +174,24 @@ class Broker:
         else:
             error = "empty message"
         if header is None:
-            self.front.send_multipart([client, *wire.Reply({"kind": "reject", "reason": error}).parts()])
+            self.front.send_multipart([client, *wire.Reply({"kind": wire.ReplyKind.REJECT, "reason": error}).parts()])
             return
         stream = str(header.stream)
         if header.kind == wire.Kind.PING:
-            meta = {"kind": "pong", "ping": stream, "version": __version__, "broker": True,
+            meta = {"kind": wire.ReplyKind.PONG, "ping": stream, "version": __version__, "broker": True,
                     "engines": len(self.engines), "engine_names": [r.name for r in self.engines.values()],
                     "backend": next(iter(self.engines.values())).backend if self.engines else None,
                     "frames": self.stats.frames, "lost": self.stats.lost, "cnn": None}
             self.front.send_multipart([client, *wire.Reply(meta).parts()])
             return
         if header.kind == wire.Kind.END and stream not in self.owner:
-            meta = {"kind": "end", "stream": stream, "cnn": [], "frames": 0, "frames_with_face": 0}
+            meta = {"kind": wire.ReplyKind.END, "stream": stream, "cnn": [], "frames": 0, "frames_with_face": 0}
             self.front.send_multipart([client, *wire.Reply(meta).parts()])
             return
         record = self._pick(stream)
         if record is None:
             self.stats.lost += header.kind == wire.Kind.FRAME
-            meta = {"kind": "lost", "stream": stream, "frame": header.frame_id, "engine": None,
+            meta = {"kind": wire.ReplyKind.LOST, "stream": stream, "frame": header.frame_id, "engine": None,
                     "reason": "no engine is connected to the broker"}
             self.front.send_multipart([client, *wire.Reply(meta).parts()])
             return

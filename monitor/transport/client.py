@@ -80,7 +80,7 @@ class EngineClient:
             except wire.WireError:
                 self.bad_replies += 1
                 continue
-            if reply.meta.get("kind") == "pong" and reply.meta.get("ping") != self._awaited_ping:
+            if reply.meta.get("kind") == wire.ReplyKind.PONG and reply.meta.get("ping") != self._awaited_ping:
                 continue
             return reply
 
@@ -92,7 +92,7 @@ class EngineClient:
         try:
             while time.monotonic() < deadline:
                 reply = self.recv(int(max(1, (deadline - time.monotonic()) * 1e3)))
-                if reply is not None and reply.meta["kind"] == "pong":
+                if reply is not None and reply.kind == wire.ReplyKind.PONG:
                     return reply.meta
         finally:
             self._awaited_ping = None

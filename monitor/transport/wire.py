@@ -12,7 +12,7 @@ import json
 import struct
 import uuid
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 import numpy as np
 
@@ -154,6 +154,16 @@ N_LANDMARKS = 478
 N_BLENDSHAPES = 52
 
 
+class ReplyKind(StrEnum):
+    """What a reply is; travels as its string value in the reply's JSON ``kind``."""
+
+    RESULT = "result"  # one frame's landmarks and measures
+    PONG = "pong"  # answers a PING (names the ping it answers)
+    END = "end"  # the stream's END, after every frame before it
+    REJECT = "reject"  # a malformed message, with the reason
+    LOST = "lost"  # the broker lost the engine that held this frame (or the stream's END)
+
+
 @dataclass(slots=True)
 class Reply:
     """An engine reply: a JSON object plus optional float32 arrays."""
@@ -162,6 +172,10 @@ class Reply:
     landmarks: np.ndarray | None = None  # (478, 3) float32, image pixels (x, y, z scaled like x)
     blendshapes: np.ndarray | None = None  # (52,) float32
     matrix: np.ndarray | None = None  # (4, 4) float32 facial transformation matrix
+
+    @property
+    def kind(self) -> ReplyKind:
+        return ReplyKind(self.meta["kind"])
 
     def parts(self) -> list:
         meta = dict(self.meta, v=VERSION, has_face_arrays=self.landmarks is not None)
@@ -182,6 +196,8 @@ class Reply:
             raise WireError("reply header is not JSON") from None
         if not isinstance(meta, dict) or meta.get("v") != VERSION or "kind" not in meta:
             raise WireError("reply header lacks version or kind")
+        if meta["kind"] not in ReplyKind.__members__.values():
+            raise WireError(f"unknown reply kind {meta['kind']!r}")
         if not meta.get("has_face_arrays"):
             if len(parts) != 1:
                 raise WireError(f"reply has {len(parts)} parts, expected 1")
