@@ -82,10 +82,3 @@ def register(name: str, fps: float = 30.0) -> BrowserFeed:
 def lookup(name: str) -> BrowserFeed | None:
     with _LOCK:
         return _FEEDS.get(name)
-
-
-def unregister(name: str) -> None:
-    with _LOCK:
-        feed = _FEEDS.pop(name, None)
-    if feed is not None:
-        feed.close()

@@ -25,10 +25,10 @@ from engines.base import BackendUnavailable
 from engines.clip import ClipModelError, ClipRunner, create_clip_runner
 from monitor.cnn.card import ModelCard, ModelError, read_card
 from monitor.cnn.crops import align_crop
+from monitor.cnn.modes import CnnMode
 from monitor.cnn.window import Clip, ClipWindow
 
 log = logging.getLogger("facemonitor.cnn")
-MODES = ("live", "all")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +59,11 @@ class ClipStats:
 
 
 class ClipEngine:
-    def __init__(self, runner: ClipRunner, stride: int = 32, mode: str = "live", report_p: bool = True,
+    def __init__(self, runner: ClipRunner, stride: int = 32, mode: CnnMode = CnnMode.LIVE, report_p: bool = True,
                  nice: int = 10) -> None:
-        if mode not in MODES:
-            raise ValueError(f"cnn mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mode not in CnnMode.__members__.values():
+            raise ValueError(f"cnn mode must be one of {', '.join(CnnMode)}, got {mode!r}")
+        mode = CnnMode(mode)
         self.runner = runner
         self.info = runner.info
         self.stride, self.mode, self.report_p, self.nice = stride, mode, report_p, nice
@@ -74,7 +75,7 @@ class ClipEngine:
         self._running = True
         self._busy = None  # the stream whose clip the worker is running
         self._thread = None
-        if mode == "live":
+        if mode == CnnMode.LIVE:
             self._thread = threading.Thread(target=self._loop, name="clip-worker", daemon=True)
             self._thread.start()
 
@@ -90,7 +91,7 @@ class ClipEngine:
             window.push(align_crop(rgb, landmarks, self.info.size), frame_id)
             if window.due():
                 clip = window.clip()
-                if self.mode == "all":
+                if self.mode == CnnMode.ALL:
                     try:
                         self._put_done(stream, self._run(clip))
                     except Exception:  # the frame's landmarks still go back; the engine log keeps the reason

@@ -21,10 +21,21 @@ effort. ``repeat`` restarts the current step (or, during a countdown, the step j
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from monitor.protocol.definitions import Protocol, ProtocolStep
 
-READY, COUNTDOWN, STEP, PAUSED, DONE, ABORTED = "ready", "countdown", "step", "paused", "done", "aborted"
+
+class Phase(StrEnum):
+    READY = "ready"
+    COUNTDOWN = "countdown"
+    STEP = "step"
+    PAUSED = "paused"
+    DONE = "done"
+    ABORTED = "aborted"
+
+
+READY, COUNTDOWN, STEP, PAUSED, DONE, ABORTED = Phase
 GRACE_S = 0.5  # a quality break shorter than this does not restart a continuous step
 MAX_TICK_S = 0.5  # a gap between ticks longer than this counts only this much (stalls are not good time)
 EPS_S = 1e-6  # sums of frame intervals reach a duration within rounding
@@ -48,7 +59,7 @@ class StepRecord:
 class RunView:
     """What the UI shows at one moment."""
 
-    phase: str
+    phase: Phase
     index: int  # current step (len(steps) when done)
     step: ProtocolStep | None
     remaining_s: float  # countdown seconds left, or step seconds of good frames left
@@ -61,7 +72,7 @@ class RunView:
 class ProtocolRun:
     protocol: Protocol
     grace_s: float = GRACE_S
-    phase: str = READY
+    phase: Phase = READY
     index: int = 0
     records: list[StepRecord] = field(default_factory=list)
     events: list[tuple[float, str, str]] = field(default_factory=list)  # (t, kind, detail) for the store
@@ -69,7 +80,6 @@ class ProtocolRun:
     _last_t: float | None = None
     _bad_since: float | None = None
     _counting: bool = False
-    _resume_phase: str = COUNTDOWN
 
     def __post_init__(self) -> None:
         if not self.records:
@@ -196,7 +206,6 @@ class ProtocolRun:
     def pause(self, t: float) -> None:
         if self.phase not in (COUNTDOWN, STEP):
             return
-        self._resume_phase = self.phase
         self.phase = PAUSED
         self._counting = False
         self._event(t, "paused", self.current.step)
