@@ -66,31 +66,59 @@ class BackendUnavailable(FacemonitorError, RuntimeError):
     """A backend was asked for that is unknown or whose packages are not installed."""
 
 
-class LandmarkRunner(ABC):
-    """Life cycle shared by every backend: ``activate`` loads the model, ``infer`` runs one frame,
-    ``deactivate`` frees it. Use as a context manager. Timestamps must strictly increase."""
+class Runner(ABC):
+    """The life cycle every model runner shares (landmark and clip runners alike, in the style of
+    Polygraphy's runners): ``activate`` loads the model, ``deactivate`` frees it, a runner is a context
+    manager, and inference before ``activate`` is an error that says so."""
 
     name: str = "?"
 
     def __init__(self) -> None:
         self._active = False
-        self._last_ts_ms: int | None = None
 
     @property
     def is_active(self) -> bool:
         return self._active
 
-    def activate(self) -> "LandmarkRunner":
+    def activate(self):
         if not self._active:
             self._activate()
             self._active = True
-            self._last_ts_ms = None
         return self
 
     def deactivate(self) -> None:
         if self._active:
             self._active = False
             self._deactivate()
+
+    def _require_active(self) -> None:
+        if not self._active:
+            raise RuntimeError(f"{self.name} runner is not active; call activate() or use it in a with-block")
+
+    def __enter__(self):
+        return self.activate()
+
+    def __exit__(self, *exc) -> None:
+        self.deactivate()
+
+    @abstractmethod
+    def _activate(self) -> None: ...
+
+    @abstractmethod
+    def _deactivate(self) -> None: ...
+
+
+class LandmarkRunner(Runner):
+    """A landmark backend: ``infer`` runs one frame. Timestamps must strictly increase."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_ts_ms: int | None = None
+
+    def activate(self) -> "LandmarkRunner":
+        if not self._active:
+            self._last_ts_ms = None  # VIDEO mode timestamps start again
+        return super().activate()
 
     def infer(self, rgb: np.ndarray, timestamp_ms: int) -> LandmarkResult:
         """Landmarks for one RGB uint8 (H, W, 3) frame taken at ``timestamp_ms``."""
@@ -105,8 +133,7 @@ class LandmarkRunner(ABC):
         return [r.infer(f, t) for r, f, t in zip(runners, frames, timestamps, strict=True)]
 
     def _accept(self, rgb: np.ndarray, timestamp_ms: int) -> None:
-        if not self._active:
-            raise RuntimeError(f"{self.name} runner is not active; call activate() or use it in a with-block")
+        self._require_active()
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {rgb.dtype} {rgb.shape}")
         if self._last_ts_ms is not None and timestamp_ms <= self._last_ts_ms:
@@ -114,18 +141,6 @@ class LandmarkRunner(ABC):
                 f"timestamps must increase: {timestamp_ms} ms after {self._last_ts_ms} ms"
             )
         self._last_ts_ms = timestamp_ms
-
-    def __enter__(self) -> "LandmarkRunner":
-        return self.activate()
-
-    def __exit__(self, *exc) -> None:
-        self.deactivate()
-
-    @abstractmethod
-    def _activate(self) -> None: ...
-
-    @abstractmethod
-    def _deactivate(self) -> None: ...
 
     @abstractmethod
     def _infer(self, rgb: np.ndarray, timestamp_ms: int) -> LandmarkResult: ...

@@ -11,13 +11,13 @@ fallback.
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engines.base import BackendUnavailable
+from engines.base import BackendUnavailable, Runner
 
 log = logging.getLogger("facemonitor.clip")
 
@@ -87,49 +87,28 @@ def model_info(meta: dict, path: Path) -> ClipModelInfo:
                              "facemonitor.arch/frames/size/task; export it with `facemonitor cnn export`)") from None
 
 
-class ClipRunner(ABC):
-    name = "?"
+class ClipRunner(Runner):
+    """A clip backend (the runner life cycle of engines.base): ``infer`` scores uint8 clips."""
 
     def __init__(self, path: Path | str) -> None:
+        super().__init__()
         self.path = Path(path)
         self.info: ClipModelInfo | None = None
-        self._active = False
 
     def activate(self) -> "ClipRunner":
-        if not self._active:
-            if not self.path.is_file():
-                raise ClipModelError(f"clip model {self.path} does not exist")
-            self._activate()
-            self._active = True
-        return self
-
-    def deactivate(self) -> None:
-        if self._active:
-            self._active = False
-            self._deactivate()
-
-    def __enter__(self) -> "ClipRunner":
-        return self.activate()
-
-    def __exit__(self, *exc) -> None:
-        self.deactivate()
+        if not self._active and not self.path.is_file():
+            raise ClipModelError(f"clip model {self.path} does not exist")
+        return super().activate()
 
     def infer(self, clips: np.ndarray) -> np.ndarray:
         """Probability of class 1 for each uint8 clip (B, T, S, S, 3)."""
-        if not self._active:
-            raise RuntimeError(f"{self.name} clip runner is not active; call activate() or use a with-block")
+        self._require_active()
         info = self.info
         if clips.ndim == 4:
             clips = clips[None]
         if clips.shape[1:] != (info.frames, info.size, info.size, 3):
             raise ValueError(f"clips must be (batch, {info.frames}, {info.size}, {info.size}, 3), got {clips.shape}")
         return softmax_p1(self._infer(prepare_clips(clips)))
-
-    @abstractmethod
-    def _activate(self) -> None: ...
-
-    @abstractmethod
-    def _deactivate(self) -> None: ...
 
     @abstractmethod
     def _infer(self, x: np.ndarray) -> np.ndarray: ...

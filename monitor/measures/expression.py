@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from engines.base import BLENDSHAPE_NAMES
-from monitor.measures.face_model import SIDES
+from monitor.measures.face_model import SIDES, Blendshape
 from monitor.protocol import steps as S
 
 # action unit → blendshape stem; "<side>" is replaced by Left/Right, stems without it have no sides
@@ -44,7 +44,7 @@ STEP_UNITS = {
 
 
 def _stem(stem: str, side: str) -> int:
-    return BLENDSHAPE_NAMES.index(stem.replace("<side>", side.title()))
+    return Blendshape[stem.replace("<side>", side.title())]
 
 
 def action_units(blendshapes: np.ndarray) -> dict[str, np.ndarray]:
@@ -56,7 +56,7 @@ def action_units(blendshapes: np.ndarray) -> dict[str, np.ndarray]:
             for s in SIDES:
                 out[f"{au}_{s}"] = b[:, _stem(stem, s)]
         else:
-            out[au] = b[:, BLENDSHAPE_NAMES.index(stem)]
+            out[au] = b[:, Blendshape[stem]]
     return out
 
 
@@ -114,6 +114,6 @@ def blendshape_side_differences(blendshapes: np.ndarray) -> dict[str, float]:
     for name in BLENDSHAPE_NAMES:
         if name.endswith("Left"):
             stem = name[:-4]
-            li, ri = BLENDSHAPE_NAMES.index(name), BLENDSHAPE_NAMES.index(stem + "Right")
+            li, ri = Blendshape[name], Blendshape[stem + "Right"]
             out[stem] = round(float(np.percentile(b[:, li], 95) - np.percentile(b[:, ri], 95)), 4)
     return out

@@ -1,7 +1,11 @@
 """MediaPipe Face Mesh indices used by the measures (DESIGN §2). Sides are anatomical: LEFT is the
 patient's left (image right in an unmirrored frame). Contours run from the inner to the outer end."""
 
+from enum import IntEnum
+
 import numpy as np
+
+from engines.base import BLENDSHAPE_NAMES
 
 # eye corners (inner, outer)
 LEFT_EYE_INNER, LEFT_EYE_OUTER = 362, 263
@@ -39,6 +43,10 @@ RIGID = np.array([168, 6, 197, 195, 5, 4, 1, 10, 151, 109, 338, 234, 454, 127, 3
 
 N_LANDMARKS = 478
 SIDES = ("left", "right")  # the order of every per-side pair in the project
+
+# MediaPipe's 52 blendshapes by name, in the model's output order: blendshapes[Blendshape.eyeBlinkLeft].
+# Sides are the patient's own (eyeBlinkLeft is the patient's left eye). "_neutral" is ``neutral`` here.
+Blendshape = IntEnum("Blendshape", {name.lstrip("_"): i for i, name in enumerate(BLENDSHAPE_NAMES)})
 
 # The 478-point mesh seen as the 68-point iBUG 300-W layout (jaw 0–16, brows 17–26, nose 27–35,
 # eyes 36–47, mouth 48–67; iBUG numbers from the image's left, i.e. the patient's right). The

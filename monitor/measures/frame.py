@@ -14,11 +14,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from calibration.scale import IrisScale
-from engines.base import BLENDSHAPE_NAMES, LandmarkResult
-from monitor.measures.face_model import SIDES
-from monitor.measures.kernels import MEASURE_NAMES, eyelids, face_size, frame_measures, head_angles, mouth_corners
-from monitor.measures.kernels._eyelid import C_LOWER, C_UPPER, IN_FRAME, IRIS_SCORE, T_CENTRE, T_LOWER, T_UPPER
-from monitor.measures.kernels._mouth import HEIGHT_SHIFT
+from engines.base import LandmarkResult
+from monitor.measures.face_model import SIDES, Blendshape
+from monitor.measures.kernels import (
+    MEASURE_NAMES,
+    EyeSlot,
+    Measure,
+    MouthSlot,
+    eyelids,
+    face_size,
+    frame_measures,
+    head_angles,
+    mouth_corners,
+)
 from monitor.measures.kernels.api import ANGLE_OUTPUTS, AREA_OUTPUTS
 
 # landmark-kernel outputs that the image refinement supersedes keep their landmark value as *_raw_*
@@ -60,7 +68,7 @@ class EyeLimits:
 
 
 LIMITS = EyeLimits()
-_BLINK = {s: BLENDSHAPE_NAMES.index(f"eyeBlink{s.title()}") for s in SIDES}
+_BLINK = {s: Blendshape[f"eyeBlink{s.title()}"] for s in SIDES}
 
 
 def empty_measures(status: str = "no_face") -> dict:
@@ -73,15 +81,15 @@ def empty_measures(status: str = "no_face") -> dict:
 def eye_state(eye: np.ndarray, blink: float, yaw: float, pitch: float, limits: EyeLimits = LIMITS) -> tuple[str, float]:
     """(status, confidence 0–1) of one eye's refinement row. Status is "ok" or the reason the eye
     is not measured: out_of_frame, pose, closed, low_contrast."""
-    if not eye[IN_FRAME] >= 1.0:
+    if not eye[EyeSlot.IN_FRAME] >= 1.0:
         return "out_of_frame", 0.0
     if abs(yaw) > limits.max_yaw_deg or abs(pitch) > limits.max_pitch_deg:
         return "pose", 0.0
     if blink >= limits.closed_blink:
         return "closed", 0.0
-    parts = (eye[C_UPPER] / limits.full_upper_contrast, eye[C_LOWER] / limits.full_lower_contrast,
-             eye[IRIS_SCORE] / limits.full_iris_score)
-    if any(not np.isfinite(p) for p in parts) or not eye[T_LOWER] > eye[T_UPPER]:
+    parts = (eye[EyeSlot.C_UPPER] / limits.full_upper_contrast, eye[EyeSlot.C_LOWER] / limits.full_lower_contrast,
+             eye[EyeSlot.IRIS_SCORE] / limits.full_iris_score)
+    if any(not np.isfinite(p) for p in parts) or not eye[EyeSlot.T_LOWER] > eye[EyeSlot.T_UPPER]:
         return "low_contrast", 0.0
     conf = float(np.clip(min(parts), 0.0, 1.0))
     if conf < limits.min_confidence:
@@ -97,8 +105,8 @@ def compute_measures(result: LandmarkResult, scale: IrisScale, image_rgb: np.nda
         return empty_measures()
     px = frame_measures(result.landmarks_px, result.matrix)
     yaw, pitch, roll = head_angles(result.matrix)
-    mm_per_px = scale.update(px[MEASURE_NAMES.index("iris_diameter_left")],
-                             px[MEASURE_NAMES.index("iris_diameter_right")], yaw, face_size(result.landmarks_px))
+    mm_per_px = scale.update(px[Measure.iris_diameter_left],
+                             px[Measure.iris_diameter_right], yaw, face_size(result.landmarks_px))
     out = empty_measures("no_image" if image_rgb is None else "no_scale")
     for name, col, v in zip(MEASURE_NAMES, LANDMARK_COLUMNS, px):
         if name in ANGLE_OUTPUTS:
@@ -116,9 +124,9 @@ def compute_measures(result: LandmarkResult, scale: IrisScale, image_rgb: np.nda
         return out
     mouth = mouth_corners(image_rgb, result.landmarks_px, result.matrix)
     for i, s in enumerate(SIDES):
-        if np.isfinite(mouth[i, HEIGHT_SHIFT]):
+        if np.isfinite(mouth[i, MouthSlot.HEIGHT_SHIFT]):
             out[f"commissure_seam_{s}"] = True
-            out[f"commissure_height_{s}_mm"] += float(mouth[i, HEIGHT_SHIFT] * mm_per_px)
+            out[f"commissure_height_{s}_mm"] += float(mouth[i, MouthSlot.HEIGHT_SHIFT] * mm_per_px)
     eyes = eyelids(image_rgb, result.landmarks_px, result.matrix)
     rot = result.matrix[:3, :3]
     # image length of one head-frame unit along the head's vertical axis (foreshortening by pitch/roll)
@@ -129,9 +137,9 @@ def compute_measures(result: LandmarkResult, scale: IrisScale, image_rgb: np.nda
         out[f"eye_status_{s}"] = status
         out[f"lid_confidence_{s}"] = conf
         if status == "ok":
-            out[f"eye_aperture_{s}_mm"] = float((eye[T_LOWER] - eye[T_UPPER]) * k)
-            out[f"mrd1_{s}_mm"] = float((eye[T_CENTRE] - eye[T_UPPER]) * k)
-            out[f"mrd2_{s}_mm"] = float((eye[T_LOWER] - eye[T_CENTRE]) * k)
+            out[f"eye_aperture_{s}_mm"] = float((eye[EyeSlot.T_LOWER] - eye[EyeSlot.T_UPPER]) * k)
+            out[f"mrd1_{s}_mm"] = float((eye[EyeSlot.T_CENTRE] - eye[EyeSlot.T_UPPER]) * k)
+            out[f"mrd2_{s}_mm"] = float((eye[EyeSlot.T_LOWER] - eye[EyeSlot.T_CENTRE]) * k)
     return out
 
 

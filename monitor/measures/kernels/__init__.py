@@ -8,6 +8,9 @@ holds the plain-numpy references that the tests compare each kernel with.
 from monitor.measures.kernels.api import (
     HEAD_MEASURES,
     MEASURE_NAMES,
+    EyeSlot,
+    Measure,
+    MouthSlot,
     eyelids,
     face_size,
     frame_measures,
@@ -21,6 +24,9 @@ from monitor.measures.kernels.api import (
 
 __all__ = [
     "HEAD_MEASURES",
+    "Measure",
+    "EyeSlot",
+    "MouthSlot",
     "MEASURE_NAMES",
     "eyelids",
     "face_size",

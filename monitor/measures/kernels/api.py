@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
+
 import numpy as np
 
 from monitor.measures import face_model as L
+from monitor.measures.kernels import _eyelid as E
+from monitor.measures.kernels import _mouth as M
 from monitor.measures.kernels._eyelid import EYE_OUT
 from monitor.measures.kernels._eyelid import eyelids as _eyelids
 from monitor.measures.kernels._geometry import rigid_size
@@ -34,6 +38,32 @@ ANGLE_OUTPUTS = frozenset({"smile_angle_left", "smile_angle_right"})
 AREA_OUTPUTS = frozenset({"dental_show_left", "dental_show_right"})
 assert len(MEASURE_NAMES) == N_OUT
 HEAD_MEASURES = ("yaw_deg", "pitch_deg", "roll_deg")
+# frame_measures' output slots by name: out[Measure.iris_diameter_left]
+Measure = IntEnum("Measure", {name: i for i, name in enumerate(MEASURE_NAMES)})
+
+
+class EyeSlot(IntEnum):
+    """The slots of one eye's row in eyelids()' output (monitor/measures/kernels/_eyelid.py)."""
+
+    T_UPPER = E.T_UPPER  # upper lid margin, image px along the head's down axis from the landmark iris centre
+    T_LOWER = E.T_LOWER  # lower lid margin
+    T_CENTRE = E.T_CENTRE  # refined iris centre
+    C_UPPER = E.C_UPPER  # upper edge contrast (Weber)
+    C_LOWER = E.C_LOWER  # lower edge contrast
+    IRIS_SCORE = E.IRIS_SCORE  # limbus edge strength of the refined centre
+    T_UPPER_LM = E.T_UPPER_LM  # the landmark upper lid at the pupil column
+    T_LOWER_LM = E.T_LOWER_LM  # the landmark lower lid at the pupil column
+    IN_FRAME = E.IN_FRAME  # fraction of the profile inside the image
+    RADIUS = E.RADIUS  # iris radius, image px
+
+
+class MouthSlot(IntEnum):
+    """The slots of one side's row in mouth_corners()' output (monitor/measures/kernels/_mouth.py)."""
+
+    SEAM_SHIFT = M.SEAM_SHIFT  # lip seam below the landmark seam, image px along the head's down axis
+    SEAM_CONTRAST = M.SEAM_CONTRAST
+    SEAM_COLUMNS = M.SEAM_COLUMNS  # columns that found the seam
+    HEIGHT_SHIFT = M.HEIGHT_SHIFT  # the change of the commissure height it makes, head-frame px
 
 _IDX = np.array(
     [L.LEFT_IRIS_CENTER, L.RIGHT_IRIS_CENTER, L.LEFT_EYE_INNER, L.RIGHT_EYE_INNER,
