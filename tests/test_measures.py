@@ -231,7 +231,7 @@ def test_summary_per_step_with_a_person_baseline():
                      "eye_closed_right": False, "eye_status_left": "ok", "eye_status_right": "ok",
                      **{b: 0.0 for b in BLENDSHAPE_NAMES}})
         lms.append(None)
-    s = summarize(build_table(rows, lms), baseline={"session_id": "x", "medians": {"eye_aperture_left_mm": 10.0}})
+    s = summarize(build_table(rows, lms), baseline={"session_id": "x", "medians": {"eye_aperture_left_mm": 10.0}}).as_dict()
     assert set(s["steps"]) == {"neutral", "raising_eyebrows"}
     dyn = s["asymmetry"]["dynamic"]["raising_eyebrows"]
     assert dyn["weaker_side"] == "left" and dyn["left"] == pytest.approx(2.0) and dyn["right"] == pytest.approx(5.0)

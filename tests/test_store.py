@@ -6,6 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from monitor.errors import StoreError
+from monitor.measures.summary import SessionSummary
 from monitor.store.db import Store
 from monitor.store.series import SCHEMA, SeriesWriter, build_table
 
@@ -33,10 +34,10 @@ def test_chunks_are_whole_and_merge_in_order(tmp_path):
         assert len(list((store.session_dir(sid) / "parts").glob("*.parquet"))) == 2  # 20 rows on disk
         w.flush()
         path = store.finish_session(sid, "complete", frames=25, frames_with_face=13, dropped_frames=0,
-                                    processing_fps=30.0, summary={"ok": True})
+                                    processing_fps=30.0, summary=SessionSummary(False, "a stand-in summary"))
         assert pq.read_table(path).column("frame").to_pylist() == list(range(25))
         row = store.get_session(sid)
-        assert row.status == "complete" and row.summary == {"ok": True}
+        assert row.status == "complete" and row.summary == SessionSummary(False, "a stand-in summary")
 
 
 def test_stale_running_session_from_a_dead_process_is_recovered(tmp_path):

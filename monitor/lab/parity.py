@@ -9,7 +9,7 @@ import numpy as np
 
 from monitor.lab.validation import run_measures
 from monitor.measures.face_model import LEFT_EYE_INNER, RIGHT_EYE_INNER
-from monitor.measures.frame import REFINED_COLUMNS
+from monitor.measures.schema import REFINED_COLUMNS
 
 # the parity targets of the ONNX/TensorRT backends against MediaPipe (docs/performance.md)
 MAX_LANDMARK_PCT_IOD = 1.0  # mean landmark distance, % of the intercanthal distance

@@ -28,29 +28,7 @@ from monitor.measures.kernels import (
     mouth_corners,
 )
 from monitor.measures.kernels.api import ANGLE_OUTPUTS, AREA_OUTPUTS
-
-# landmark-kernel outputs that the image refinement supersedes keep their landmark value as *_raw_*
-_RAW_RENAMED = {f"{m}_{s}": f"{m}_raw_{s}" for m in ("eye_aperture", "mrd1", "commissure_height") for s in SIDES}
-
-
-def _column(name: str) -> str:
-    name = _RAW_RENAMED.get(name, name)
-    if name in ANGLE_OUTPUTS:
-        return f"{name}_deg"
-    if name in AREA_OUTPUTS:
-        return f"{name}_mm2"
-    return f"{name}_mm"
-
-
-LANDMARK_COLUMNS = tuple(_column(n) for n in MEASURE_NAMES)
-REFINED_COLUMNS = tuple(f"{m}_{s}_mm" for m in ("eye_aperture", "mrd1", "mrd2", "commissure_height") for s in SIDES)
-LENGTH_COLUMNS = REFINED_COLUMNS + tuple(c for c in LANDMARK_COLUMNS if c.endswith("_mm"))
-AREA_COLUMNS = tuple(c for c in LANDMARK_COLUMNS if c.endswith("_mm2"))
-ANGLE_COLUMNS = ("yaw_deg", "pitch_deg", "roll_deg") + tuple(c for c in LANDMARK_COLUMNS if c.endswith("_deg"))
-CONFIDENCE_COLUMNS = tuple(f"lid_confidence_{s}" for s in SIDES)
-FLOAT_COLUMNS = LENGTH_COLUMNS + AREA_COLUMNS + ANGLE_COLUMNS + CONFIDENCE_COLUMNS + ("mm_per_px",)
-BOOL_COLUMNS = tuple(f"eye_closed_{s}" for s in SIDES) + tuple(f"commissure_seam_{s}" for s in SIDES)
-STATUS_COLUMNS = tuple(f"eye_status_{s}" for s in SIDES)
+from monitor.measures.schema import BOOL_COLUMNS, FLOAT_COLUMNS, LANDMARK_COLUMNS, STATUS_COLUMNS
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ import pyarrow as pa
 from engines.base import BLENDSHAPE_NAMES
 from monitor.measures.asymmetry import asymmetry_index, dynamic_asymmetry, static_asymmetry
 from monitor.measures.expression import blendshape_side_differences, expression_strength
+from monitor.measures.face_model import SIDES
 from monitor.measures.fatigue import fatigue_curve
-from monitor.measures.frame import ANGLE_COLUMNS, AREA_COLUMNS, LENGTH_COLUMNS, SIDES, STATUS_COLUMNS
 from monitor.measures.gaze import gaze_excursions
 from monitor.measures.palsy import eface, house_brackmann
+from monitor.measures.schema import ANGLE_COLUMNS, AREA_COLUMNS, LENGTH_COLUMNS, STATUS_COLUMNS
 from monitor.protocol import steps as S
 
 PAIRED = ("eye_aperture", "mrd1", "brow_height", "commissure_height")

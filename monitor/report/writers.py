@@ -10,12 +10,14 @@ import math
 from pathlib import Path
 
 from engines.util import atomic_path, atomic_write
+from monitor.measures.schema import COLUMNS, LANDMARKS_COLUMN
 from monitor.report.tables import session_document
 from monitor.store.db import Store
 
 
 def export_series(table, out: Path, fmt: str, landmarks: bool, meta: dict) -> None:
-    """Write a session's series as CSV (no landmarks) or JSON (session metadata + rows)."""
+    """Write a session's series as CSV (no landmarks) or JSON (session metadata, each column's unit and
+    definition from the series schema, and the rows)."""
     import pyarrow.csv as pacsv  # lazy: only exports need the CSV writer
 
     if not (fmt == "json" and landmarks) and "landmarks_px" in table.column_names:
@@ -29,8 +31,10 @@ def export_series(table, out: Path, fmt: str, landmarks: bool, meta: dict) -> No
             for k, v in r.items():
                 if isinstance(v, float) and math.isnan(v):
                     r[k] = None
+        columns = {c.name: {"unit": c.unit, "description": c.description}
+                   for c in (*COLUMNS, LANDMARKS_COLUMN) if c.name in table.column_names}
         with open(tmp, "w") as f:
-            json.dump({"session": meta, "series": rows}, f)
+            json.dump({"session": meta, "columns": columns, "series": rows}, f)
 
 
 def export_session(store: Store, session_id: str, fmt: str) -> Path:

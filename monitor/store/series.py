@@ -14,24 +14,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from engines.base import BLENDSHAPE_NAMES
 from engines.util import atomic_path
-from monitor.measures.frame import BOOL_COLUMNS, FLOAT_COLUMNS, STATUS_COLUMNS
+from monitor.measures.schema import COLUMNS, LANDMARKS_COLUMN, Column
 
 N_LANDMARK_VALUES = 478 * 3
+_ARROW = {"float32": pa.float32(), "float64": pa.float64(), "int16": pa.int16(), "int32": pa.int32(),
+          "int64": pa.int64(), "bool": pa.bool_(), "string": pa.string()}
 
-SCALAR_FIELDS = (
-    [pa.field("frame", pa.int64()), pa.field("t_s", pa.float64()), pa.field("face", pa.bool_()),
-     pa.field("faces", pa.int16()), pa.field("step", pa.string()),
-     # set by the app's protocol run: the step's attempt number, and "" or the failed quality checks
-     pa.field("step_attempt", pa.int16()), pa.field("quality", pa.string())]
-    + [pa.field(c, pa.float32()) for c in FLOAT_COLUMNS]
-    + [pa.field(c, pa.bool_()) for c in BOOL_COLUMNS] + [pa.field(c, pa.string()) for c in STATUS_COLUMNS]
-    + [pa.field("image_width", pa.int32()), pa.field("image_height", pa.int32()),
-       pa.field("t_capture_ns", pa.int64()), pa.field("latency_ms", pa.float32())]
-    + [pa.field(b, pa.float32()) for b in BLENDSHAPE_NAMES]
-)
-SCHEMA = pa.schema(SCALAR_FIELDS + [pa.field("landmarks_px", pa.list_(pa.float32(), N_LANDMARK_VALUES))])
+
+def _field(c: Column) -> pa.Field:
+    """A series column as an Arrow field, its unit and definition kept as field metadata."""
+    return pa.field(c.name, _ARROW[c.dtype], metadata={"unit": c.unit, "description": c.description})
+
+
+SCALAR_FIELDS = [_field(c) for c in COLUMNS]
+SCHEMA = pa.schema(SCALAR_FIELDS + [pa.field("landmarks_px", pa.list_(pa.float32(), N_LANDMARK_VALUES),
+                                             metadata={"unit": "px", "description": LANDMARKS_COLUMN.description})])
 SCALAR_COLUMNS = tuple(f.name for f in SCALAR_FIELDS)
 
 
