@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from engines.base import BackendUnavailable, Runner
+from engines.trt import EngineRunner, load_or_build, require_gpu
 
 log = logging.getLogger("facemonitor.clip")
 
@@ -176,8 +177,6 @@ class TensorRTClipRunner(ClipRunner):
         self._runner = None
 
     def _activate(self) -> None:
-        from engines.trt import EngineRunner, load_or_build, require_gpu
-
         require_gpu()
         import onnxruntime as ort
 

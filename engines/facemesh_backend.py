@@ -18,6 +18,7 @@ from engines.base import BackendUnavailable, LandmarkResult, LandmarkRunner
 from engines.facemesh.geometry import CanonicalFace, FaceGeometry
 from engines.facemesh.models import LandmarkModelError, ModelSet, load_model_set
 from engines.facemesh.pipeline import FaceMeshPipeline, PipelineOptions, Track
+from engines.trt import EngineRunner, load_or_build
 
 _LANDMARK_MAX_BATCH = 16
 
@@ -81,8 +82,6 @@ class TensorRTInference(_NetworkCalls):
     blendshape networks (batch 1, run once per stream) likewise, each cached by ``engines.trt``."""
 
     def __init__(self, models: ModelSet, precision: str = "fp16", cache_dir: Path | None = None) -> None:
-        from engines.trt import EngineRunner, load_or_build
-
         self.name = f"tensorrt-{precision}"
         cache = Path(cache_dir) if cache_dir else models.folder / "tensorrt"
         import onnxruntime as ort

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.assets import model_path
 from engines.base import BLENDSHAPE_NAMES, LandmarkResult, LandmarkRunner
+from engines.native import native_stderr_silenced
 
 
 class MediaPipeLandmarker(LandmarkRunner):
@@ -28,9 +30,6 @@ class MediaPipeLandmarker(LandmarkRunner):
         self._warm = False
 
     def _activate(self) -> None:
-        from engines.assets import model_path
-        from engines.native import native_stderr_silenced
-
         path = Path(self.model_path) if self.model_path else model_path()
         with native_stderr_silenced():
             self._create(path)
@@ -64,7 +63,6 @@ class MediaPipeLandmarker(LandmarkRunner):
         if self._warm:
             result = self._landmarker.detect_for_video(image, int(timestamp_ms))
         else:  # the first inference logs from C++ too
-            from engines.native import native_stderr_silenced
 
             with native_stderr_silenced():
                 result = self._landmarker.detect_for_video(image, int(timestamp_ms))

@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.assets import cache_dir, model_path, sample_path
 from engines.base import BackendUnavailable
+from engines.facemesh import detector, roi
 from engines.util import file_sha256
 
 # role → file stem inside the task; the ONNX file is <stem>.onnx
@@ -62,15 +64,12 @@ class ModelSet:
 
 
 def default_folder(task_path: Path) -> Path:
-    from engines.assets import cache_dir
-
     return cache_dir() / "onnx" / file_sha256(task_path)[:16]
 
 
 def _task(task_path: Path | None) -> Path:
     if task_path is not None:
         return Path(task_path)
-    from engines.assets import model_path
 
     return model_path()
 
@@ -142,8 +141,6 @@ def export_python(log=print) -> Path:
     import subprocess
     import sys
 
-    from engines.assets import cache_dir
-
     given = os.environ.get("FACEMONITOR_EXPORT_PYTHON")
     if given:
         if not Path(given).is_file():
@@ -184,7 +181,6 @@ def _sample_inputs(frames: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
     of the frame's centre turned by a random small angle for the landmark network, and random
     points over the frame for the blendshape network (the TFLite check needs real value ranges,
     not a face)."""
-    from engines.facemesh import detector, roi
 
     out: dict[str, list[np.ndarray]] = {"detector": [], "landmarks": [], "blendshapes": []}
     rng = np.random.default_rng(0)
@@ -275,8 +271,6 @@ def export_onnx(task_path: Path | None = None, folder: Path | None = None, force
 def sample_frames(count: int = 4) -> list[np.ndarray]:
     """RGB frames spread over the sample video."""
     import cv2
-
-    from engines.assets import sample_path
 
     cap = cv2.VideoCapture(str(sample_path()))
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or count

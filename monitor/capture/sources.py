@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from monitor.capture.browser_feed import lookup
 from monitor.errors import SourceError
 
 OPEN_TIMEOUT_MS = 5000
@@ -64,7 +65,6 @@ class Frame:
 def open_capture(spec: SourceSpec) -> cv2.VideoCapture:
     """Open a source or raise SourceError with a message that names what is wrong."""
     if spec.kind == "browser":
-        from monitor.capture.browser_feed import lookup
 
         feed = lookup(spec.value)
         if feed is None or not feed.isOpened():

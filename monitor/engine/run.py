@@ -9,6 +9,7 @@ from engines.util import serve_until_interrupted
 from monitor import __version__
 from monitor.engine.options import CnnOptions
 from monitor.engine.service import EngineService
+from monitor.engine.worker import EngineWorker
 
 log = logging.getLogger("facemonitor.engine")
 
@@ -21,7 +22,6 @@ def run_engine(bind: str, control: str | None, backend: str, iris_mm: float, par
     service = EngineService(bind, control, backend=backend, iris_mm=iris_mm, parent_pid=parent_pid, cnn=cnn)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     if broker:
-        from monitor.engine.worker import EngineWorker
 
         service.warm_up()
         log.info("engine %s %s ready for broker %s (backend %s)", __version__, service.name, broker, backend)

@@ -24,9 +24,10 @@ from calibration.scale import DEFAULT_IRIS_MM, IrisScale
 from engines import LandmarkRunner, create_runner
 from engines.util import pid_alive
 from monitor import __version__
+from monitor.cnn.live import ClipEngine, load_clip_model
 from monitor.engine.options import CnnOptions
 from monitor.errors import EngineError
-from monitor.measures.frame import compute_measures, nan_to_none
+from monitor.measures.frame import compile_kernels, compute_measures, nan_to_none
 from monitor.transport import wire
 from monitor.transport.client import recv_waiting
 
@@ -99,7 +100,6 @@ class EngineService:
         o = self.cnn_options
         if o is None or self.clips is not None:
             return
-        from monitor.cnn.live import ClipEngine, load_clip_model
 
         runner, self.card = load_clip_model(o.model, o.backend, o.threads, allow_untrained=o.benchmark)
         self.clips = ClipEngine(runner, o.stride, o.mode, report_p=not o.benchmark)
@@ -120,7 +120,6 @@ class EngineService:
         self._spare.infer(blank, 0)
         self._spare.deactivate()
         self._spare.activate()  # VIDEO mode timestamps start again
-        from monitor.measures.frame import compile_kernels
 
         compile_kernels()
 

@@ -14,10 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-from engines import assets
+from calibration.scale import IrisScale
+from engines import assets, create_runner
+from engines.clip import OrtClipRunner
 from monitor.capture.sources import read_rgb_frames
+from monitor.engine.local import LocalEngine
+from monitor.engine.options import CnnOptions
+from monitor.measures.fatigue import FatigueTracker
+from monitor.measures.frame import compute_measures
+from monitor.measures.kernels import reference
 from monitor.session.options import SessionOptions
 from monitor.session.run import run_session
+from monitor.transport import wire
+from monitor.transport.client import EngineClient
 
 TARGETS = {
     "pipeline_over_mediapipe": 0.8,  # whole pipeline fps ≥ 0.8 × MediaPipe alone
@@ -30,7 +39,6 @@ TARGETS = {
 
 def mediapipe_alone_fps(frames: list[np.ndarray], repeat: int, fps: float = 30.0) -> float:
     """Face Landmarker alone on already decoded RGB frames (VIDEO mode), in frames per second."""
-    from engines import create_runner
 
     with create_runner("mediapipe") as runner:
         runner.infer(frames[0], 0)  # warm-up, not timed
@@ -49,11 +57,6 @@ def kernel_times_ms(frame_rgb: np.ndarray, frames: int = 1000) -> dict:
     """Warm per-frame time of every per-frame kernel (landmark measures, pose, scale and face size,
     eyelid and iris refinement, mouth-corner refinement, live fatigue update) on a real frame, with
     the numpy references' time beside it."""
-    from calibration.scale import IrisScale
-    from engines import create_runner
-    from monitor.measures.fatigue import FatigueTracker
-    from monitor.measures.frame import compute_measures
-    from monitor.measures.kernels import reference
 
     with create_runner("mediapipe") as runner:
         result = runner.infer(frame_rgb, 0)
@@ -181,8 +184,8 @@ def run_app_bench(args) -> int:
     preview delivers to a viewer per second, against frames analysed per second and the input rate."""
     import socket
 
-    from monitor.app.core import AppConfig
-    from monitor.app.launch import start_app
+    from monitor.app.core import AppConfig  # lazy: gradio and the app load only for bench --app
+    from monitor.app.launch import start_app  # lazy: gradio and the app load only for bench --app
 
     store = args.store or Path(tempfile.mkdtemp(prefix="facemonitor-bench-app-"))
     with socket.socket() as s:
@@ -228,7 +231,6 @@ def run_app_bench(args) -> int:
 
 def clip_inference_ms(model: Path, threads: int, n: int) -> dict:
     """ONNX Runtime on the CPU: one 64-frame clip at a time, warm, ``n`` clips."""
-    from engines.clip import OrtClipRunner
 
     with OrtClipRunner(model, "cpu", threads) as runner:
         info = runner.info
@@ -246,8 +248,7 @@ def clip_inference_ms(model: Path, threads: int, n: int) -> dict:
 def run_cnn_bench(args) -> int:
     """The 3D-CNN's cost: clip inference alone, and the live rate it sustains beside the landmarks
     (same run: live sessions at the sample's 30 fps without and with the CNN)."""
-    from monitor.engine.options import CnnOptions
-    from monitor.lab.cnn.checkpoint import export_onnx
+    from monitor.lab.cnn.checkpoint import export_onnx  # lazy: torch loads only for bench --cnn
 
     sample = assets.sample_path()
     work = Path(tempfile.mkdtemp(prefix="facemonitor-cnn-bench-"))
@@ -295,9 +296,6 @@ def _stream_worker(endpoint: str, frames: list, seconds: float, out: dict) -> No
     """One stream sending frames as fast as its credit window allows, for ``seconds``."""
     import uuid
 
-    from monitor.transport import wire
-    from monitor.transport.client import EngineClient
-
     client = EngineClient(endpoint, window=2)
     stream = uuid.uuid4()
     sent: dict[int, int] = {}
@@ -326,9 +324,6 @@ def _stream_worker(endpoint: str, frames: list, seconds: float, out: dict) -> No
 def streams_run(backend: str, frames: list, n_streams: int, seconds: float) -> dict:
     """N streams against one engine of ``backend``: per-stream fps and latency, mean batch size."""
     import threading
-
-    from monitor.engine.local import LocalEngine
-    from monitor.transport.client import EngineClient
 
     with LocalEngine(backend) as engine:
         probe = EngineClient(engine.endpoint)

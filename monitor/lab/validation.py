@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from calibration.scale import IrisScale
-from engines import assets
+from engines import assets, create_runner
 from monitor.capture.sources import read_rgb_frames
 from monitor.lab import synthetic
 from monitor.measures.asymmetry import static_asymmetry
@@ -55,7 +55,6 @@ def run_measures(frames: list, fps: float, warp: Callable[[int, np.ndarray], np.
     under "blendshapes" and the matrices under "matrix". ``landmark_noise_px`` adds Gaussian noise of
     that standard deviation to the landmarks before the measures (how much the measures themselves
     move for a landmark change of that size; ``parity``)."""
-    from engines import create_runner
 
     rows, lms, mats, blends = [], [], [], []
     scale = IrisScale()

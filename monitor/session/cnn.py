@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from monitor.cnn.card import CLASS_NAMES, ModelCard
 from monitor.cnn.votes import vote
 
 
@@ -16,7 +17,6 @@ def cnn_summary(table, outputs: list[dict], cnn_info: dict | None) -> dict | Non
             "stride": cnn_info["stride"], "backend": cnn_info["backend"], "stats": stats}
     if card is None:
         return dict(base, benchmark=True, clips=len(outputs))
-    from monitor.cnn.card import CLASS_NAMES, ModelCard
 
     cols = table.column_names if table is not None else []
     frames = table.column("frame").to_pylist() if "frame" in cols else []

@@ -30,6 +30,7 @@ import platformdirs
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from calibration.baseline import Baseline
 from engines.util import pid_alive
 from monitor.errors import StoreError
 from monitor.measures.summary import SessionSummary
@@ -384,7 +385,6 @@ class Store:
 
     def save_baseline(self, person: str, session_id: str, medians: dict, iris_mm: float | None = None):
         """Keep a neutral baseline for a person (the newest one is used from then on)."""
-        from calibration.baseline import Baseline
 
         if not person:
             raise StoreError("a baseline needs a person id")
@@ -396,8 +396,6 @@ class Store:
         return Baseline(person, session_id, at, dict(medians), iris_mm)
 
     def latest_baseline(self, person: str | None):
-        from calibration.baseline import Baseline
-
         if not person:
             return None
         r = self.db.execute("SELECT person, session_id, created_at, iris_mm, medians FROM baselines WHERE person=? "

@@ -17,7 +17,7 @@ from engines.clip import INPUT_NAME, META_PREFIX, OUTPUT_NAME
 from engines.util import file_sha256
 from monitor import __version__
 from monitor.cnn.card import ModelError, card_path, read_card
-from monitor.lab.cnn.model import ARCHS, TASKS
+from monitor.lab.cnn.archs import ARCHS, TASKS
 
 CHECKPOINT_FORMAT = 1
 EXPORT_SIZES = (112, 256)
@@ -41,7 +41,7 @@ class Checkpoint:
     created: str
 
     def model(self):
-        from monitor.lab.cnn.model import build_model
+        from monitor.lab.cnn.model import build_model  # lazy: torch
 
         m = build_model(self.arch)
         m.load_state_dict(self.state_dict)
@@ -111,7 +111,7 @@ def export_onnx(out: Path, arch: str, frames: int, size: int, checkpoint: Path |
         card = read_card(checkpoint, expect_sha256=file_sha256(checkpoint)) if card_path(checkpoint).is_file() else None
         model, task, trained, ck_sha = ck.model(), ck.task, True, file_sha256(checkpoint)
     else:
-        from monitor.lab.cnn.model import build_model
+        from monitor.lab.cnn.model import build_model  # lazy: torch
 
         torch.manual_seed(0)
         model, trained, ck_sha, card = build_model(arch).eval(), False, "", None

@@ -30,10 +30,13 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from calibration.scale import IrisScale
+from engines import BLENDSHAPE_NAMES, create_runner
 from monitor import __version__
 from monitor.cnn.card import ModelError
 from monitor.cnn.crops import align_crop
 from monitor.lab.cnn.labels import LabelsError, SubjectLabel
+from monitor.measures.frame import compute_measures
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 TRIM_FRAMES = 15  # 0.5 s at 30 fps: a step's first frames are the move into it
@@ -125,9 +128,6 @@ def read_frames(path: Path) -> Iterator[np.ndarray]:
 
 def _analysed(item: VideoItem) -> tuple[list[np.ndarray], dict]:
     """Frames and per-frame columns (face, landmarks, step labels, measures) of one video."""
-    from calibration.scale import IrisScale
-    from engines import BLENDSHAPE_NAMES, create_runner
-    from monitor.measures.frame import compute_measures
 
     frames = list(read_frames(item.video))
     if item.series is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.clip import ClipModelError, OrtClipRunner
 from monitor.cnn.card import ModelError
 from monitor.lab.cnn.dataset import Dataset
 from monitor.lab.cnn.metrics import evaluate, roc_plot, subject_curve
@@ -21,7 +22,6 @@ def _task_rows(ds: Dataset, task: str):
 
 def _onnx_probabilities(path: Path, ds: Dataset, batch: int = 4):
     """(task, labels, subjects, probabilities) from an exported model, loaded once."""
-    from engines.clip import ClipModelError, OrtClipRunner
 
     try:
         runner = OrtClipRunner(path, "cpu", threads=2).activate()
@@ -38,8 +38,8 @@ def _onnx_probabilities(path: Path, ds: Dataset, batch: int = 4):
 
 
 def _checkpoint_probabilities(path: Path, ds: Dataset):
-    from monitor.lab.cnn.checkpoint import load_checkpoint
-    from monitor.lab.cnn.train import predict
+    from monitor.lab.cnn.checkpoint import load_checkpoint  # lazy: torch loads only to evaluate a checkpoint
+    from monitor.lab.cnn.train import predict  # lazy: torch loads only to evaluate a checkpoint
 
     ck = load_checkpoint(path)
     _same_input(path, ck.frames, ck.size, ds)

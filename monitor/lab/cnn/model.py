@@ -16,10 +16,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from monitor.lab.cnn.archs import ARCHS
+
 MEAN = (0.45, 0.45, 0.45)
 STD = (0.225, 0.225, 0.225)
-ARCHS = {"r3d18": ("basic", (2, 2, 2, 2)), "r3d34": ("basic", (3, 4, 6, 3)), "r3d50": ("bottleneck", (3, 4, 6, 3))}
-TASKS = ("diagnosis", "severity")
 
 
 def _bn(ch: int) -> nn.BatchNorm3d:

@@ -18,9 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engines import assets, create_runner
 from monitor.errors import UsageError
 from monitor.lab import synthetic as plant
-from monitor.lab.cnn.dataset import new_folder, write_csv
+from monitor.lab.cnn.dataset import new_folder, read_frames, write_csv
 
 NEUTRAL_FRAMES = 16  # the sample clip's opening frames, before the person starts to smile
 AMP_RANGE = (0.5, 0.9)  # planted lid lowering at a video's end, fraction of the eye's opening
@@ -28,8 +29,6 @@ AMP_RANGE = (0.5, 0.9)  # planted lid lowering at a video's end, fraction of the
 
 def _source_frames() -> tuple[list[np.ndarray], np.ndarray]:
     """The sample clip's neutral RGB frames and their landmarks (frames without one face are left out)."""
-    from engines import assets, create_runner
-    from monitor.lab.cnn.dataset import read_frames
 
     frames, lms = [], []
     with create_runner("mediapipe") as runner:

@@ -18,8 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.clip import prepare_clips
+from engines.util import file_sha256
 from monitor import __version__
 from monitor.cnn.card import ModelCard, ModelError, write_card
+from monitor.lab.cnn.baselines import cross_validated_baseline
 from monitor.lab.cnn.checkpoint import _torch, check_spec, save_checkpoint
 from monitor.lab.cnn.dataset import Dataset
 from monitor.lab.cnn.metrics import evaluate, roc_plot, subject_curve
@@ -74,8 +77,6 @@ class _Clips:
         self.ds, self.rows, self.y = ds, rows, y
 
     def batches(self, batch: int, rng: np.random.Generator | None):
-        from engines.clip import prepare_clips
-
         torch = _torch()
         order = rng.permutation(len(self.rows)) if rng is not None else np.arange(len(self.rows))
         for i in range(0, len(order), batch):
@@ -92,7 +93,7 @@ class _Clips:
 
 def _fit(ds: Dataset, rows: np.ndarray, y: np.ndarray, cfg: TrainConfig, log, tag: str):
     torch = _torch()
-    from monitor.lab.cnn.model import build_model, inflate_2d
+    from monitor.lab.cnn.model import build_model, inflate_2d  # lazy: torch
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.arch)
@@ -182,14 +183,12 @@ def train(dataset: Path, out: Path, cfg: TrainConfig, log=None) -> dict:
     out = Path(out)
     validation, folds, p = cross_validate(ds, cfg, log)
     rows, y, groups = ds.task_rows(cfg.task)
-    from monitor.lab.cnn.baselines import cross_validated_baseline
 
     base = cross_validated_baseline(ds, cfg.task, folds["assignment"], "random_forest", seed=cfg.seed)
     validation["baselines"] = {"random_forest": {k: base["metrics"][k] for k in
                                                  ("auc", "auc_ci95", "sensitivity", "specificity", "accuracy", "n")}}
     model = _fit(ds, rows, y, cfg, log, "final model")
     save_checkpoint(model, out, ds.frames, ds.size, cfg.task)
-    from engines.util import file_sha256
 
     classes = {c: sorted(set(groups[y == c])) for c in (0, 1)}
     card = ModelCard(
