@@ -10,10 +10,10 @@ untrained export for benchmarks) is never shown to a user.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from engines.util import atomic_write
 from monitor.errors import FacemonitorError
 
 CARD_FORMAT = 1
@@ -88,9 +88,7 @@ def write_card(card: ModelCard, model_path: Path) -> Path:
     """Write ``<model>.card.json`` and ``<model>.card.md`` atomically."""
     dest = card_path(model_path)
     for path, text in ((dest, json.dumps(card.as_dict(), indent=2)), (dest.with_suffix(".md"), card.markdown())):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        atomic_write(path, text)
     return dest
 
 

@@ -8,13 +8,12 @@ and the facemonitor metadata the clip runners check, and copies the checkpoint's
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from engines.clip import INPUT_NAME, META_PREFIX, OUTPUT_NAME
-from engines.util import file_sha256
+from engines.util import atomic_path, file_sha256
 from monitor import __version__
 from monitor.cnn.card import ModelError, card_path, read_card
 from monitor.lab.cnn.archs import ARCHS, TASKS
@@ -67,9 +66,8 @@ def save_checkpoint(model, path: Path, frames: int, size: int, task: str) -> Pat
                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                "facemonitor_version": __version__,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 
@@ -116,19 +114,18 @@ def export_onnx(out: Path, arch: str, frames: int, size: int, checkpoint: Path |
         torch.manual_seed(0)
         model, trained, ck_sha, card = build_model(arch).eval(), False, "", None
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
     dummy = torch.zeros(1, 3, frames, size, size)
-    with torch.no_grad():
-        torch.onnx.export(model, (dummy,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, opset_version=opset,
-                          dynamo=False)
-    proto = onnx.load(str(tmp))
-    meta = {"arch": arch, "frames": str(frames), "size": str(size), "task": task,
-            "trained": "true" if trained else "false", "checkpoint_sha256": ck_sha, "version": __version__}
-    for k, v in meta.items():
-        proto.metadata_props.add(key=META_PREFIX + k, value=v)
-    onnx.save(proto, str(tmp))
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        with torch.no_grad():
+            torch.onnx.export(model, (dummy,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}, opset_version=opset,
+                              dynamo=False)
+        proto = onnx.load(str(tmp))
+        meta = {"arch": arch, "frames": str(frames), "size": str(size), "task": task,
+                "trained": "true" if trained else "false", "checkpoint_sha256": ck_sha, "version": __version__}
+        for k, v in meta.items():
+            proto.metadata_props.add(key=META_PREFIX + k, value=v)
+        onnx.save(proto, str(tmp))
     written = {"onnx": str(out), "trained": trained, "card": None}
     if card is not None:
         dest = card_path(out)

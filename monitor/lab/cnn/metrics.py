@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engines.util import atomic_path
+
 N_BOOT = 2000
 
 
@@ -111,8 +113,7 @@ def roc_plot(curves: dict[str, tuple[np.ndarray, np.ndarray, float | None]], pat
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(path, suffix=".tmp.png") as tmp:  # savefig picks the format from the extension
+        fig.savefig(tmp)
     plt.close(fig)
-    tmp.replace(path)
     return path
