@@ -175,6 +175,11 @@ LANDMARK_COLUMNS = tuple(
     else f"{n}_{_unit_of(n)[0]}" for n in MEASURE_NAMES)
 
 
+def pair_label(stem: str) -> str:
+    """The label of a per-side measure without its side: pair_label("eye_aperture") == "eye opening"."""
+    return _DESCRIPTIONS[stem][0]
+
+
 def label(name: str, with_unit: bool = True) -> str:
     """A column's label ("eye opening, left (mm)"); the name itself for a column not in the schema."""
     c = BY_NAME.get(name)

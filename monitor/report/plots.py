@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from monitor.measures import schema
 from monitor.measures.face_model import SIDES
 from monitor.measures.summary import SessionSummary
 from monitor.protocol import steps as S
@@ -28,11 +29,10 @@ def plot_session(table, title: str = "") -> object:
         ax.text(0.5, 0.5, "no frames", ha="center", va="center", transform=ax.transAxes)
         return fig
     t = np.asarray(table.column("t_s").to_numpy(zero_copy_only=False), float)
-    for col, style, label in (("eye_aperture_left_mm", "-", "eye opening, left"),
-                              ("eye_aperture_right_mm", "-", "eye opening, right"),
-                              ("mrd1_left_mm", ":", "MRD1, left"), ("mrd1_right_mm", ":", "MRD1, right")):
+    for col, style in (("eye_aperture_left_mm", "-"), ("eye_aperture_right_mm", "-"), ("mrd1_left_mm", ":"),
+                       ("mrd1_right_mm", ":")):
         y = np.asarray(table.column(col).to_numpy(zero_copy_only=False), float)
-        ax.plot(t, y, style, lw=1.2, label=label)
+        ax.plot(t, y, style, lw=1.2, label=schema.label(col, with_unit=False))
     step = np.array([s or "" for s in table.column("step").to_pylist()], object)
     names = [s for s in dict.fromkeys(step.tolist()) if s]
     for i, name in enumerate(names):

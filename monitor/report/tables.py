@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from monitor import DISCLAIMER
+from monitor.measures import schema
 from monitor.measures.expression import STEP_UNITS
 from monitor.measures.face_model import SIDES
 from monitor.measures.summary import SessionSummary, StepSummary
@@ -29,14 +30,20 @@ class TrendMeasure:
     min_change: float  # a change this large in the worse direction raises the flag
 
 
+def _series_trend(column: str, worse: int, min_change: float) -> TrendMeasure:
+    """A trend of a series column: its label and unit from the series schema."""
+    c = schema.BY_NAME[column]
+    return TrendMeasure(column, c.label[0].upper() + c.label[1:], c.unit, worse, min_change)
+
+
 # the tool's own thresholds, each ≥ 4× the measured still-face jitter (docs/validation.md); not clinical cut-offs
 TREND_MEASURES = {m.column: m for m in (
-    TrendMeasure("eye_aperture_left_mm", "Eye opening, left", "mm", -1, 1.0),
-    TrendMeasure("eye_aperture_right_mm", "Eye opening, right", "mm", -1, 1.0),
-    TrendMeasure("mrd1_left_mm", "MRD1, left", "mm", -1, 1.0),
-    TrendMeasure("mrd1_right_mm", "MRD1, right", "mm", -1, 1.0),
-    TrendMeasure("brow_height_left_mm", "Brow height, left", "mm", -1, 2.0),
-    TrendMeasure("brow_height_right_mm", "Brow height, right", "mm", -1, 2.0),
+    _series_trend("eye_aperture_left_mm", -1, 1.0),
+    _series_trend("eye_aperture_right_mm", -1, 1.0),
+    _series_trend("mrd1_left_mm", -1, 1.0),
+    _series_trend("mrd1_right_mm", -1, 1.0),
+    _series_trend("brow_height_left_mm", -1, 2.0),
+    _series_trend("brow_height_right_mm", -1, 2.0),
     TrendMeasure("mouth_asymmetry_mm", "Mouth-corner height |L−R|", "mm", +1, 1.5),
     TrendMeasure("fatigue_drop_mm", "Lid drop over sustained gaze (larger eye)", "mm", +1, 1.0),
 )}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from monitor import DISCLAIMER
+from monitor.measures.schema import pair_label
 from monitor.measures.summary import SessionSummary
 
 
@@ -24,10 +25,9 @@ def format_result(r: dict) -> str:
     if not s.face_found:
         lines.append(s.message or "no face found")
     else:
-        for name, label in (("eye_aperture", "eye aperture"), ("mrd1", "MRD1"), ("brow_height", "brow height"),
-                            ("commissure_height", "mouth corner below eye line")):
+        for name in ("eye_aperture", "mrd1", "brow_height", "commissure_height"):
             left, right = s.measure_median(f"{name}_left_mm"), s.measure_median(f"{name}_right_mm")
-            lines.append(f"  {label:<28} left {fmt(left, ' mm'):>9}   right {fmt(right, ' mm'):>9}   (median)")
+            lines.append(f"  {pair_label(name):<32} left {fmt(left, ' mm'):>9}   right {fmt(right, ' mm'):>9}   (median)")
     lines.append(f"series: {r['series_path']}")
     lines.append(DISCLAIMER)
     return "\n".join(lines)
