@@ -2,7 +2,7 @@
 and replies with one result per frame.
 
 Sockets: a ROUTER bound at ``bind`` for clients (DEALER) — each message is ``[header, pixels]`` (see
-``monitor.wire``) and every reply goes back to its sender; and a PULL ``control`` socket watched by the
+``monitor.transport.wire``) and every reply goes back to its sender; and a PULL ``control`` socket watched by the
 same poller, on which ``b"STOP"`` ends the process. Malformed messages are rejected, counted and
 answered with a ``reject`` reply; the engine keeps running.
 """

@@ -2,7 +2,7 @@
 
 The engine's DEALER connects to the broker's backend, announces itself (READY), answers requests
 with the same replies it gives clients directly, and exchanges heartbeats; when the broker goes
-silent it reconnects with a fresh socket, backing off 1 s, 2 s, … 32 s (see ``monitor.broker``).
+silent it reconnects with a fresh socket, backing off 1 s, 2 s, … 32 s (see ``monitor.transport.broker``).
 """
 
 from __future__ import annotations

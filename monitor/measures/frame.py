@@ -1,6 +1,6 @@
 """From one frame's landmarks and pixels to the per-frame series values in mm and degrees (DESIGN §2).
 
-Eyelid measures come from the image (monitor/kernels/_eyelid.py), because the landmark model's lid
+Eyelid measures come from the image (monitor/measures/kernels/_eyelid.py), because the landmark model's lid
 points lag a lid that really moves; the landmark-only values are kept beside them as ``*_raw_*``.
 When an eye cannot be measured (closed, covered, out of frame, turned too far) its refined values
 are NaN and ``eye_status_<side>`` says why — never a guessed number.

@@ -1,10 +1,10 @@
 """Protocols as data: the 24-expression MG video protocol, a short variant, and custom files.
 
 A protocol is an ordered list of steps; each step names one of the 24 step names of
-``monitor.steps`` (so every analysis knows what its frames are for), says in plain language what to
+``monitor.protocol.steps`` (so every analysis knows what its frames are for), says in plain language what to
 do, how long to hold it, and whether it must be held unbroken (the sustained-gaze steps, whose
 point is continuous effort: a break restarts them; other steps are extended until they have their
-full time of good frames). ``monitor.protocol_run`` drives a protocol; this module only describes.
+full time of good frames). ``monitor.protocol.run`` drives a protocol; this module only describes.
 
 Custom protocols are JSON or TOML files (docs/app.md, "Custom protocols")::
 
@@ -41,7 +41,7 @@ KEEP_STILL = "Keep your head still and facing the camera."
 
 @dataclass(frozen=True)
 class ProtocolStep:
-    step: str  # one of monitor.steps.ALL_STEPS: the label its frames get in the series
+    step: str  # one of monitor.protocol.steps.ALL_STEPS: the label its frames get in the series
     title: str  # a few words for the progress list
     instruction: str  # what to do, in plain language
     duration_s: float  # seconds of good-quality frames the step needs

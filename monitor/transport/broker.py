@@ -12,12 +12,12 @@ The zguide's reliable-queue pattern (Paranoid Pirate), fitted to streams of fram
   each frame it held is answered to its client as ``lost`` (so the client's credit returns and the
   gap is recorded), and its streams move to the remaining engines on their next frame.
 - An engine that hears nothing from the broker for ``LIVENESS`` heartbeats reconnects with a fresh
-  socket, backing off from 1 s to 32 s (``monitor.engine_worker``); a broker that does not know an
+  socket, backing off from 1 s to 32 s (``monitor.engine.worker``); a broker that does not know an
   engine (it restarted) answers it with WHO, and the engine announces itself again.
 
 Messages between broker and engine: engine → broker ``[READY, json]``, ``[HEARTBEAT]``,
 ``[REPLY, client id, *reply parts]``; broker → engine ``[HEARTBEAT]``, ``[REQUEST, client id, *frame
-parts]``. Frames and replies are the ``monitor.wire`` messages, passed through unchanged.
+parts]``. Frames and replies are the ``monitor.transport.wire`` messages, passed through unchanged.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Per-frame measures as numba kernels, with checked public wrappers.
 
 Private ``@njit`` kernels live in their own files (so ``cache=True`` invalidates correctly); the
-wrappers here check dtype and shape and say how to fix a wrong call. ``monitor/kernels/reference.py``
+wrappers here check dtype and shape and say how to fix a wrong call. ``monitor/measures/kernels/reference.py``
 holds the plain-numpy references that the tests compare each kernel with.
 """
 

@@ -130,7 +130,7 @@ def eyelids(image_rgb, landmarks_px, rotation) -> np.ndarray:
     """Image-refined lid margins and iris centre of both eyes: (2, EYE_OUT), row 0 the patient's left.
 
     image_rgb: (H, W, 3) uint8. Slots (image pixels along the head's down axis, from the landmark iris
-    centre; see monitor/kernels/_eyelid.py): upper lid, lower lid, iris centre, upper and lower edge
+    centre; see monitor/measures/kernels/_eyelid.py): upper lid, lower lid, iris centre, upper and lower edge
     contrast, iris edge score, landmark upper and lower lid, fraction of the profile in the image,
     iris radius.
     """
@@ -159,7 +159,7 @@ _CANTHI = np.array([L.LEFT_EYE_INNER, L.RIGHT_EYE_INNER], np.int64)
 def mouth_corners(image_rgb, landmarks_px, rotation) -> np.ndarray:
     """Image-refined height of both mouth corners: (2, MOUTH_OUT), row 0 the patient's left.
 
-    Slots (see monitor/kernels/_mouth.py): the lip seam's shift from the landmark seam beside the
+    Slots (see monitor/measures/kernels/_mouth.py): the lip seam's shift from the landmark seam beside the
     corner (image pixels along the head's down axis), its contrast, the number of columns that found
     it, and the resulting change of the commissure height (head-frame pixels); NaN where no seam.
     """

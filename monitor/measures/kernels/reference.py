@@ -106,7 +106,7 @@ def median_filter(x, width=5):
     return out
 
 
-# --- eyelid refinement (monitor/kernels/_eyelid.py), vectorised -----------------------------------
+# --- eyelid refinement (monitor/measures/kernels/_eyelid.py), vectorised -----------------------------------
 
 def luma_at(img, x, y):
     img = np.asarray(img, float)
@@ -277,7 +277,7 @@ def eyelids(img, pts, rot):
     ])
 
 
-# --- mouth corners (monitor/kernels/_mouth.py) and the face's rigid size ----------------------------
+# --- mouth corners (monitor/measures/kernels/_mouth.py) and the face's rigid size ----------------------------
 
 def face_size(pts):
     p = np.asarray(pts, float)[L.RIGID]
