@@ -12,6 +12,7 @@ from helpers import free_port, run_cli
 from monitor.app.server import export_file, is_loopback, read_credentials
 from monitor.errors import StoreError, UsageError
 from monitor.measures.quality import FaceLight, assess, face_light
+from monitor.measures.summary import SessionSummary
 from monitor.report.tables import TREND_MEASURES, session_values, step_table, trend
 from monitor.report.writers import export_session
 from monitor.store.db import Store
@@ -196,7 +197,7 @@ def test_an_older_store_gains_the_new_columns(tmp_path):
 class _Row:
     def __init__(self, sid, day, aperture):
         self.id, self.created_at = sid, f"2026-11-{day:02d}T08:00:00"
-        self.summary = {"neutral_medians": {"eye_aperture_left_mm": aperture}}
+        self.summary = SessionSummary.from_dict({"neutral_medians": {"eye_aperture_left_mm": aperture}})
 
 
 def test_trend_flags_a_worsening_beyond_the_threshold_against_the_baseline():
@@ -211,13 +212,13 @@ def test_trend_flags_a_worsening_beyond_the_threshold_against_the_baseline():
 
 
 def test_session_values_and_step_table_from_a_summary():
-    summary = {"neutral_medians": {"commissure_height_left_mm": 60.0, "commissure_height_right_mm": 58.5,
-                                   "mrd1_left_mm": 3.1},
-               "steps": {"gaze_left": {"frames": 10, "medians": {"eye_aperture_left_mm": 8.0},
-                                       "fatigue": {s: {"eye_aperture": {"drop_mm": d}} for s, d in
-                                                   (("left", 1.4), ("right", 0.2))}},
-                         "happiness": {"frames": 5, "expression": {"frames": 5, "emotions_p95": {
-                             "happiness": {"both": 0.61}}}}}}
+    summary = SessionSummary.from_dict({
+        "neutral_medians": {"commissure_height_left_mm": 60.0, "commissure_height_right_mm": 58.5, "mrd1_left_mm": 3.1},
+        "steps": {"gaze_left": {"frames": 10, "medians": {"eye_aperture_left_mm": 8.0},
+                                "fatigue": {s: {"eye_aperture": {"drop_mm": d}} for s, d in
+                                            (("left", 1.4), ("right", 0.2))}},
+                  "happiness": {"frames": 5, "expression": {"frames": 5, "emotions_p95": {
+                      "happiness": {"both": 0.61}}}}}})
     v = session_values(summary)
     assert v == {"mrd1_left_mm": 3.1, "mouth_asymmetry_mm": 1.5, "fatigue_drop_mm": 1.4}
     rows = step_table(summary, [{"step": "gaze_left", "status": "done", "counted_s": 30.0, "attempts": 2,

@@ -1,7 +1,9 @@
-"""What the app does, without the UI: the current check, people, results, review and exports.
+"""What the app does, without the UI: the current check and its controls, people, and the logged
+sessions (results, review, notes, exports, trends).
 
-``AppCore`` is the one object the Gradio layer (monitor/app.py) and the HTTP routes
-(monitor/app_server.py) talk to; everything here is callable and testable without a browser.
+``AppCore`` is the one object the Gradio tabs (monitor/app/tab_*.py) and the HTTP routes
+(monitor/app/server.py) talk to; everything here is callable and testable without a browser. The
+session views themselves are built in monitor/app/review.py.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engines import assets
+from monitor.app import review
 from monitor.app.live_check import CheckRequest, LiveCheck
 from monitor.app.preview import PreviewEncoder
 from monitor.capture.browser_feed import register
 from monitor.capture.sources import open_capture, parse_source
 from monitor.errors import SourceError, UsageError
 from monitor.protocol.definitions import BUILTIN, Protocol, resolve_protocol
-from monitor.store.db import Store
+from monitor.store.db import SessionRow, Store
 
 BROWSER_FEED = "web"  # the browser camera's feed name: source "browser:web"
+CONTROL_MESSAGES = {"pause": "Paused.", "resume": "Resumed.", "repeat": "Repeating the step.",
+                    "skip": "Step skipped.", "abort": "Stopped. The frames recorded so far are kept."}
 
 
 @dataclass(frozen=True)
@@ -83,10 +88,13 @@ class AppCore:
                                    cnn=self.config.cnn).start()
             return self.check
 
-    def stop_check(self) -> None:
+    def control(self, action: str) -> str:
+        """Pause, resume, repeat or skip the step, or abort the running check; says what happened."""
         check = self.check
-        if check is not None and check.running:
-            check.control("abort")
+        if check is None or not check.running:
+            return "No check is running."
+        check.control(action)
+        return CONTROL_MESSAGES[action]
 
     def close(self) -> None:
         check = self.check
@@ -98,3 +106,30 @@ class AppCore:
     def people(self) -> list[str]:
         with self.store() as store:
             return store.people()
+
+    # -- logged sessions -----------------------------------------------------------------------------
+    def session_view(self, sid: str) -> review.SessionView:
+        with self.store() as store:
+            return review.session_view(store, sid)
+
+    def find_sessions(self, filters: review.SessionFilter) -> list[SessionRow]:
+        with self.store() as store:
+            return review.find_sessions(store, filters)
+
+    def add_note(self, sid: str | None, text: str, author: str | None) -> list[dict]:
+        with self.store() as store:
+            return review.add_note(store, sid, text, author)
+
+    def export(self, sid: str | None, fmt: str) -> str:
+        """Export the session: HTML linking to the file, or a line saying why not."""
+        if not sid:
+            return "Choose a session first."
+        try:
+            with self.store() as store:
+                return review.export_link(store, sid, fmt)
+        except Exception as e:  # the page says why; the store is untouched (exports are written atomically)
+            return f"<b>Export failed: {type(e).__name__}: {e}</b>"
+
+    def trend(self, person: str, measure: str) -> review.TrendView:
+        with self.store() as store:
+            return review.trend_view(store, person, measure)

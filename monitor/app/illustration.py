@@ -15,6 +15,7 @@ import functools
 import cv2
 import numpy as np
 
+from engines import assets
 from monitor.measures import face_model as L
 from monitor.protocol import steps as S
 
@@ -37,13 +38,11 @@ _NOSE_WINGS = (48, 278, 129, 358)
 @functools.cache
 def neutral_mesh() -> np.ndarray:
     """(478, 2) neutral landmarks, centred and scaled to the drawing (cached on disk after the first run)."""
-    from engines import assets
-
     cached = assets.cache_dir() / "illustration_mesh.npy"
     if cached.exists():
         pts = np.load(cached)
     else:
-        from engines.mediapipe_backend import MediaPipeLandmarker
+        from engines.mediapipe_backend import MediaPipeLandmarker  # lazy: mediapipe
 
         image = cv2.imread(str(assets.sample_path("single_face.jpg", progress=False)))
         with MediaPipeLandmarker(max_faces=1) as runner:

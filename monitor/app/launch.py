@@ -1,11 +1,14 @@
-"""``facemonitor app``: start the core, the UI and the server; serve until interrupted."""
+"""``facemonitor app``: start the core, the UI and the server (``start_app``), with Gradio's
+environment set before Gradio is imported (no analytics, its file cache inside the store)."""
 
 from __future__ import annotations
 
 import os
 
-from monitor.app.server import is_loopback
+from monitor.app.core import AppCore
+from monitor.app.server import AppServer, build_http_app, is_loopback
 from monitor.errors import UsageError
+from monitor.store.db import Store
 
 
 def prepare_gradio_env(store_root) -> None:
@@ -26,13 +29,9 @@ def start_app(config, host: str = "127.0.0.1", port: int = 7860, credentials=Non
                          "--auth-file FILE or FACEMONITOR_APP_AUTH=user:password (and preferably --tls-cert/--tls-key)")
     if not 1 <= port <= 65535:
         raise UsageError(f"--port must be 1–65535, got {port}")
-    from monitor.app.core import AppCore
-    from monitor.store.db import Store
-
     with Store(config.store_root) as store:
         prepare_gradio_env(store.root)
-    from monitor.app.server import AppServer, build_http_app
-    from monitor.app.ui import HEAD, build_app
+    from monitor.app.ui import HEAD, build_app  # lazy: gradio, after prepare_gradio_env
 
     core = AppCore(config)
     try:

@@ -1,9 +1,9 @@
 """One guided check: a protocol run over one live session (the app's core, no UI in it).
 
-``LiveCheck`` runs ``pipeline.run_session`` in a thread of its own with the app's hooks: each
-processed frame is checked for quality (monitor.quality), ticks the protocol state machine
-(monitor.protocol_run), and is labelled with the step it counts toward before it is written; the
-newest frame goes to the preview encoder (monitor.preview), never waiting for a viewer; kept
+``LiveCheck`` runs ``monitor.session.run.run_session`` in a thread of its own with the app's hooks:
+each processed frame is checked for quality (monitor.measures.quality), ticks the protocol state
+machine (monitor.protocol.run), and is labelled with the step it counts toward before it is written;
+the newest frame goes to the preview encoder (monitor.app.preview), never waiting for a viewer; kept
 video, when the person opted in, goes to a writer thread. The UI only reads ``snapshot()`` and
 calls ``control()``.
 """
@@ -23,7 +23,7 @@ from monitor.errors import FacemonitorError
 from monitor.measures.quality import NO_FRAMES, Quality, assess, face_light
 from monitor.protocol.definitions import Protocol
 from monitor.protocol.run import ProtocolRun, RunView
-from monitor.session.options import SessionOptions
+from monitor.session.options import Mode, SessionOptions
 from monitor.session.result import SessionResult
 from monitor.session.run import run_session
 from monitor.store.db import Store
@@ -105,7 +105,7 @@ class LiveCheck:
 
     def _main(self) -> None:
         r = self.request
-        opts = SessionOptions(source=r.source, store_root=self.store_root, backend=self.backend, mode="live",
+        opts = SessionOptions(source=r.source, store_root=self.store_root, backend=self.backend, mode=Mode.LIVE,
                               realtime=True, repeat=1_000_000, engine_endpoint=self.engine_endpoint,
                               iris_mm=r.iris_mm, person=r.person, on_result=self._on_result,
                               on_preview=self._on_preview, on_start=self._on_start, stop=self.stop_event,

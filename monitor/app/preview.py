@@ -23,7 +23,6 @@ MAX_WIDTH = 640
 JPEG_QUALITY = 75
 
 
-
 class PreviewEncoder:
     def __init__(self, max_fps: float = 30.0) -> None:
         self.min_interval = 1.0 / max_fps

@@ -26,7 +26,8 @@ import threading
 import time
 from pathlib import Path
 
-from fastapi import Request  # at module level: route signatures are resolved from this module's names
+from fastapi import FastAPI, Request  # Request at module level: route signatures are resolved from these names
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from monitor.errors import UsageError
 
@@ -72,30 +73,42 @@ def export_file(exports_dir: Path, name: str) -> Path | None:
     return path
 
 
-def build_http_app(core, blocks, credentials: tuple[str, str] | None, head: str = ""):
+def build_http_app(core, blocks, credentials: tuple[str, str] | None, head: str = "") -> FastAPI:
+    """The FastAPI app: our routes, Basic auth on everything when credentials are given, and the
+    Gradio page mounted at /."""
     import gradio as gr
-    from fastapi import FastAPI
-    from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-
     if credentials is not None:
-        expected = "Basic " + base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+        add_basic_auth(app, credentials)
+    add_preview_route(app, core.preview)
+    add_exports_route(app, core.store_root / "exports")
+    add_webrtc_routes(app, core.browser_feed)
+    return gr.mount_gradio_app(app, blocks, path="/", allowed_paths=[], show_error=True, head=head)
 
-        @app.middleware("http")
-        async def basic_auth(request: Request, call_next):
-            given = request.headers.get("authorization", "")
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                return Response("authentication required", status_code=401,
-                                headers={"WWW-Authenticate": 'Basic realm="facemonitor"'})
-            return await call_next(request)
+
+def add_basic_auth(app: FastAPI, credentials: tuple[str, str]) -> None:
+    """Every request, the page and its API included, needs these credentials (HTTP Basic)."""
+    expected = "Basic " + base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+
+    @app.middleware("http")
+    async def basic_auth(request: Request, call_next):
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return Response("authentication required", status_code=401,
+                            headers={"WWW-Authenticate": 'Basic realm="facemonitor"'})
+        return await call_next(request)
+
+
+def add_preview_route(app: FastAPI, preview) -> None:
+    """``GET /live/preview.mjpg``: the encoder's newest JPEG each time there is a newer one."""
 
     @app.get("/live/preview.mjpg")
-    async def preview(request: Request):
+    async def live_preview(request: Request):
         async def frames():
             seq = -1
             while not await request.is_disconnected():
-                seq, jpeg = await asyncio.to_thread(core.preview.wait_newer, seq, 1.0)
+                seq, jpeg = await asyncio.to_thread(preview.wait_newer, seq, 1.0)
                 if jpeg:
                     yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                            .encode() + jpeg + b"\r\n")
@@ -103,19 +116,25 @@ def build_http_app(core, blocks, credentials: tuple[str, str] | None, head: str 
         return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
                                  headers={"Cache-Control": "no-store"})
 
+
+def add_exports_route(app: FastAPI, exports_dir: Path) -> None:
+    """``GET /exports/{name}``: a file directly in the exports folder, else 404."""
+
     @app.get("/exports/{name}")
     async def exports(name: str):
-        path = export_file(core.store_root / "exports", name)
+        path = export_file(exports_dir, name)
         if path is None:
             return Response("not found", status_code=404)
         return FileResponse(path, filename=path.name)
 
+
+def add_webrtc_routes(app: FastAPI, feed) -> None:
+    """``POST /webrtc/offer`` (the browser's camera, one at a time, into ``feed``) and ``GET /webrtc/status``."""
     peers: set = set()
 
     @app.post("/webrtc/offer")
     async def webrtc_offer(request: Request):
         from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-        from aiortc.mediastreams import MediaStreamError
 
         try:
             body = await request.json()
@@ -127,27 +146,7 @@ def build_http_app(core, blocks, credentials: tuple[str, str] | None, head: str 
             peers.discard(old)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # loopback/LAN: no STUN server is asked
         peers.add(pc)
-        feed = core.browser_feed
-
-        async def consume(track):
-            while True:
-                try:
-                    frame = await track.recv()
-                except MediaStreamError:
-                    return
-                feed.push(frame.to_ndarray(format="bgr24"))
-
-        @pc.on("track")
-        def on_track(track):
-            if track.kind == "video":
-                asyncio.ensure_future(consume(track))
-
-        @pc.on("connectionstatechange")
-        async def on_state():
-            if pc.connectionState in ("failed", "closed"):
-                await pc.close()
-                peers.discard(pc)
-
+        _feed_from(pc, feed, peers)
         try:
             await pc.setRemoteDescription(offer)
             await pc.setLocalDescription(await pc.createAnswer())
@@ -159,10 +158,31 @@ def build_http_app(core, blocks, credentials: tuple[str, str] | None, head: str 
 
     @app.get("/webrtc/status")
     async def webrtc_status():
-        feed = core.browser_feed
         return {"peers": len(peers), "frames": feed.pushed}
 
-    return gr.mount_gradio_app(app, blocks, path="/", allowed_paths=[], show_error=True, head=head)
+
+def _feed_from(pc, feed, peers: set) -> None:
+    """The peer's video frames (BGR) into the feed; the peer leaves ``peers`` when its connection ends."""
+    from aiortc.mediastreams import MediaStreamError
+
+    async def consume(track):
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            feed.push(frame.to_ndarray(format="bgr24"))
+
+    @pc.on("track")
+    def on_track(track):
+        if track.kind == "video":
+            asyncio.ensure_future(consume(track))
+
+    @pc.on("connectionstatechange")
+    async def on_state():
+        if pc.connectionState in ("failed", "closed"):
+            await pc.close()
+            peers.discard(pc)
 
 
 class AppServer:
