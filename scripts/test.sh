@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Install facemonitor with its test tools and the train extra (PyTorch CPU build, scikit-learn) into .venv
+# Install facemonitor with its test tools, the train extra (PyTorch CPU build, scikit-learn) and the cohort
+# extra (Ray) into .venv
 # (first time only), Debian's Chromium for the browser tests when it is missing (as root, or with sudo),
 # and run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FACEMONITOR_EXTRAS=dev,train bash scripts/install.sh
+FACEMONITOR_EXTRAS=dev,train,cohort bash scripts/install.sh
 if ! command -v chromium >/dev/null 2>&1; then
   sudo_cmd=""
   [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo_cmd="sudo -n"

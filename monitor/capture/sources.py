@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from monitor.capture.browser_feed import lookup
+from monitor.capture.still import IMAGE_SUFFIXES, Prefetched, StillImage
 from monitor.errors import SourceError
 
 OPEN_TIMEOUT_MS = 5000
@@ -78,15 +79,19 @@ def open_capture(spec: SourceSpec) -> cv2.VideoCapture:
             raise SourceError(f"{path}: is a directory, not a video file")
         if path.stat().st_size == 0:
             raise SourceError(f"{path}: file is empty (0 bytes)")
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise SourceError(f"{path}: not a readable image (unknown format, or truncated/corrupt)")
+            return StillImage(image)
         cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         if not cap.isOpened():
             raise SourceError(f"{path}: not a readable video (unknown format, or truncated/corrupt)")
-        ok, _ = cap.read()
+        ok, first = cap.read()
         if not ok:
             cap.release()
             raise SourceError(f"{path}: no frame could be decoded (truncated or corrupt video)")
-        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-        return cap
+        return Prefetched(cap, first)  # checking the file costs no frame
     if spec.kind == "url":
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
         cap = cv2.VideoCapture(spec.value, cv2.CAP_FFMPEG, params)

@@ -128,7 +128,7 @@ def default_root() -> Path:
     return Path(env) if env else Path(platformdirs.user_data_dir("facemonitor"))
 
 
-def _now() -> str:
+def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
@@ -201,7 +201,7 @@ class Store:
             self.db.execute(
                 "INSERT INTO sessions (id, created_at, status, source, mode, backend, person, pid, host)"
                 " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                (sid, _now(), source, mode, backend, person, os.getpid(), socket.gethostname()),
+                (sid, now_iso(), source, mode, backend, person, os.getpid(), socket.gethostname()),
             )
         return sid
 
@@ -209,7 +209,7 @@ class Store:
         """Add (kind, detail, frame) events."""
         if not events:
             return
-        now = _now()
+        now = now_iso()
         with self.db:
             self.db.executemany(
                 "INSERT INTO events (session_id, at, frame, kind, detail) VALUES (?, ?, ?, ?, ?)",
@@ -248,7 +248,7 @@ class Store:
             self.db.execute(
                 "UPDATE sessions SET status=?, finished_at=?, frames=?, frames_with_face=?, dropped_frames=?,"
                 " processing_fps=?, series_path=?, summary=?, error=? WHERE id=?",
-                (status, _now(), frames, frames_with_face, dropped_frames, processing_fps,
+                (status, now_iso(), frames, frames_with_face, dropped_frames, processing_fps,
                  str(series) if series else None, json.dumps(summary.as_dict()) if summary is not None else None,
                  error, session_id),
             )
@@ -267,11 +267,11 @@ class Store:
                         "UPDATE sessions SET status='incomplete', finished_at=?, series_path=?, frames=?,"
                         " error=COALESCE(error, 'the recording process ended before the session finished')"
                         " WHERE id=? AND status='running'",
-                        (_now(), str(series) if series else None, n, sid),
+                        (now_iso(), str(series) if series else None, n, sid),
                     )
                     self.db.execute(
                         "INSERT INTO events (session_id, at, kind, detail) VALUES (?, ?, 'recovered', ?)",
-                        (sid, _now(), f"process {pid} gone; {n} frames kept"),
+                        (sid, now_iso(), f"process {pid} gone; {n} frames kept"),
                     )
                 recovered.append(sid)
         return recovered
@@ -337,7 +337,7 @@ class Store:
             raise StoreError(f"person id must be 1–40 letters, digits, '-', '_' or '.', got {person!r}")
         with self.db:
             self.db.execute("INSERT OR IGNORE INTO people (id, created_at, iris_mm) VALUES (?,?,?)",
-                            (person, _now(), iris_mm))
+                            (person, now_iso(), iris_mm))
         return person
 
     def people(self) -> list[str]:
@@ -353,7 +353,7 @@ class Store:
         if len(text) > MAX_NOTE_CHARS:
             raise StoreError(f"a note is at most {MAX_NOTE_CHARS} characters")
         row = self.get_session(session_id)
-        at = _now()
+        at = now_iso()
         with self.db:
             self.db.execute("INSERT INTO notes (session_id, at, author, text) VALUES (?,?,?,?)",
                             (row.id, at, (author or "").strip()[:60] or None, text))
@@ -390,7 +390,7 @@ class Store:
             raise StoreError("a baseline needs a person id")
         if not medians:
             raise StoreError("a baseline needs at least one measured value")
-        at = _now()
+        at = now_iso()
         self.db.execute("INSERT INTO baselines (person, session_id, created_at, iris_mm, medians) VALUES (?,?,?,?,?)",
                         (person, session_id, at, iris_mm, json.dumps(medians)))
         return Baseline(person, session_id, at, dict(medians), iris_mm)

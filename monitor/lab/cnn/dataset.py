@@ -33,12 +33,12 @@ import numpy as np
 from calibration.scale import IrisScale
 from engines import BLENDSHAPE_NAMES, create_runner
 from monitor import __version__
+from monitor.capture.still import VIDEO_SUFFIXES
 from monitor.cnn.card import ModelError
 from monitor.cnn.crops import align_crop
 from monitor.lab.cnn.labels import LabelsError, SubjectLabel
 from monitor.measures.frame import compute_measures
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 TRIM_FRAMES = 15  # 0.5 s at 30 fps: a step's first frames are the move into it
 # per-frame measures summarised per clip for the baselines (docs/cnn.md)
 FEATURE_MEASURES = ("eye_aperture", "mrd1", "brow_height", "commissure_height")
