@@ -6,8 +6,10 @@ is shared and noisy; nothing here is a pass/fail timing test.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -371,4 +373,50 @@ def run_streams_bench(args) -> int:
     report = {"runs": runs, "ratios": ratios, "target_onnx_over_mediapipe": 0.75}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def cohort_folder(work: Path, copies: int) -> Path:
+    """A folder of ``copies`` copies of the sample video, one subject each (a small cohort)."""
+    folder = work / "cohort"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = assets.sample_path().read_bytes()
+    for i in range(copies):
+        (folder / f"s{i:02d}_sample.mp4").write_bytes(data)
+    return folder
+
+
+def run_cohort_bench(args) -> int:
+    """``facemonitor bench --cohort``: one cohort folder analysed whole-process with 1 and 2 local
+    workers and with ``--ray local`` (2 workers), each into a fresh store; frames per second
+    including start-up, as ratios against one worker, measured in this run."""
+    from monitor.lab.cohort.run import CohortOptions, run_cohort  # lazy: lab.cohort imports the session stack
+
+    work = Path(tempfile.mkdtemp(prefix="facemonitor-cohort-bench-"))
+    try:
+        folder = cohort_folder(work, args.cohort_recordings)
+        runs = [("pool-1", {"workers": 1}), ("pool-2", {"workers": 2})]
+        if importlib.util.find_spec("ray") is not None:
+            runs.append(("ray-local-2", {"workers": 2, "ray": "local"}))
+        figures = {}
+        for name, kw in runs:
+            print(f"{name}: {args.cohort_recordings} recordings …", flush=True)
+            report = run_cohort(CohortOptions(folder, store_root=work / name, progress=False, **kw), log=lambda m: None)
+            figures[name] = {"frames": report.frames, "seconds": report.seconds,
+                             "frames_per_s": round(report.frames_per_s, 2), "failed": len(report.failed)}
+        base = figures["pool-1"]["frames_per_s"]
+        ratios = {f"{k}_over_pool-1": round(v["frames_per_s"] / base, 3) for k, v in figures.items() if base}
+        if "ray-local-2" in figures and figures["pool-2"]["frames_per_s"]:
+            ratios["ray-local-2_over_pool-2"] = round(figures["ray-local-2"]["frames_per_s"]
+                                                      / figures["pool-2"]["frames_per_s"], 3)
+        for k, v in figures.items():
+            print(f"{k:<12} {v['frames']} frames in {v['seconds']:.1f} s = {v['frames_per_s']:.1f} frames/s "
+                  f"({v['failed']} failed)")
+        for k, v in ratios.items():
+            print(f"{k}: {v}")
+        if args.json:
+            args.json.write_text(json.dumps({"runs": figures, "ratios": ratios,
+                                             "recordings": args.cohort_recordings}, indent=2))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
