@@ -1,12 +1,15 @@
-"""``facemonitor cnn …``: synthetic data, dataset building, training, evaluation, baselines, export."""
+"""``facemonitor cnn …``: the 3D-CNN's research side: synthetic subjects, datasets of aligned face clips,
+k-fold training, evaluation, landmark baselines and ONNX export for the engine."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
 from monitor.errors import UsageError
+from monitor.lab.cnn.labels import read_labels
 
 
 def add_parser(sub) -> None:
@@ -19,6 +22,7 @@ def add_parser(sub) -> None:
     sy.add_argument("--videos", type=int, default=3, help="videos per subject (default 3)")
     sy.add_argument("--frames-per-video", type=int, default=64)
     sy.add_argument("--seed", type=int, default=0)
+    sy.set_defaults(run=run_synthetic)
 
     d = cs.add_parser("dataset", help="cut aligned face clips from logged sessions or a folder of videos")
     d.add_argument("--out", type=Path, required=True, help="new folder for the dataset")
@@ -30,6 +34,7 @@ def add_parser(sub) -> None:
     d.add_argument("--size", type=int, default=112)
     d.add_argument("--trim", type=int, default=15, help="frames left out at the start of each step (default 15)")
     d.add_argument("--store", type=Path)
+    d.set_defaults(run=run_dataset)
 
     t = cs.add_parser("train", help="k-fold cross-validation grouped by subject, then the final model + card")
     t.add_argument("--dataset", type=Path, required=True)
@@ -47,18 +52,21 @@ def add_parser(sub) -> None:
     t.add_argument("--threads", type=int, help="PyTorch CPU threads")
     t.add_argument("--inflate", type=Path, help="start from a torchvision-style 2D ResNet state dict (I3D inflation)")
     t.add_argument("--json", action="store_true")
+    t.set_defaults(run=run_train)
 
     e = cs.add_parser("eval", help="evaluate a checkpoint (.pt) or exported model (.onnx) on a dataset")
     e.add_argument("--model", type=Path, required=True)
     e.add_argument("--dataset", type=Path, required=True)
     e.add_argument("--roc", type=Path, help="write the ROC plot here")
     e.add_argument("--json", action="store_true")
+    e.set_defaults(run=run_eval)
 
     b = cs.add_parser("baselines", help="random forest, SVM, MLP on landmark features; ε-SVR for eFace")
     b.add_argument("--dataset", type=Path, required=True)
     b.add_argument("--task", default="diagnosis", choices=("diagnosis", "severity"))
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--json", action="store_true")
+    b.set_defaults(run=run_baselines_command)
 
     x = cs.add_parser("export", help="write ONNX for the engine (untrained weights without --checkpoint)")
     x.add_argument("--arch", default="r3d18", choices=("r3d18", "r3d34", "r3d50"))
@@ -66,6 +74,8 @@ def add_parser(sub) -> None:
     x.add_argument("--size", type=int, default=112)
     x.add_argument("--out", type=Path, required=True)
     x.add_argument("--checkpoint", type=Path, help="trained checkpoint (its card is copied beside the ONNX)")
+    x.set_defaults(run=run_export)
+
 
 
 def _log(msg: str) -> None:
@@ -73,70 +83,25 @@ def _log(msg: str) -> None:
 
 
 def _metrics_line(m: dict) -> str:
+    """Patient-level metrics on one line: AUC with its 95% interval, sensitivity, specificity, accuracy."""
+    from monitor.report.text import fmt  # lazy: numba, pyarrow (report.text loads the measures summary)
+
     ci = m.get("auc_ci95")
-    f = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
-    return (f"AUC {f(m.get('auc'))}" + (f" (95% CI {ci[0]:.2f}–{ci[1]:.2f})" if ci else "") +
-            f", sensitivity {f(m.get('sensitivity'))}, specificity {f(m.get('specificity'))}, "
-            f"accuracy {f(m.get('accuracy'))}, {m.get('n')} subjects")
+    auc = fmt(m.get("auc"), digits=2) + (f" (95% CI {fmt(ci[0], digits=2)}–{fmt(ci[1], digits=2)})" if ci else "")
+    rates = ", ".join(f"{name} {fmt(m.get(name), digits=2)}" for name in ("sensitivity", "specificity", "accuracy"))
+    return f"AUC {auc}, {rates}, {m.get('n')} subjects"
 
 
-def run(args) -> int:
-    a = args.action
-    if a == "synthetic":
-        from monitor.lab.cnn.synthetic import make_synthetic
+def run_synthetic(args: argparse.Namespace) -> int:
+    from monitor.lab.cnn.synthetic import make_synthetic  # lazy: cv2
 
-        meta = make_synthetic(args.out, args.subjects, args.videos, args.frames_per_video, args.seed, log=_log)
-        print(f"wrote {meta['subjects']} synthetic subjects to {args.out} (labels: {args.out / 'labels.csv'})")
-        return 0
-    if a == "dataset":
-        return _dataset(args)
-    if a == "train":
-        from monitor.lab.cnn.train import TrainConfig, train
-
-        cfg = TrainConfig(args.arch, args.task, args.folds, args.epochs, args.batch, args.accumulate, args.lr,
-                          args.momentum, args.weight_decay, args.seed, args.threads,
-                          str(args.inflate) if args.inflate else None)
-        r = train(args.dataset, args.out, cfg, log=_log)
-        if args.json:
-            print(json.dumps(r))
-        else:
-            v = r["validation"]
-            print(f"{cfg.k}-fold cross-validation, patient level: {_metrics_line(v)}")
-            print(f"random forest on landmark features, same folds: {_metrics_line(v['baselines']['random_forest'])}")
-            print(f"checkpoint {r['checkpoint']}, card {r['card']}, ROC {r['roc_plot']}")
-        return 0
-    if a == "eval":
-        from monitor.lab.cnn.evaluate import evaluate_model
-
-        r = evaluate_model(args.model, args.dataset, args.roc)
-        print(json.dumps(r) if args.json else f"{r['task']}, patient level: {_metrics_line(r['metrics'])}")
-        return 0
-    if a == "baselines":
-        from monitor.lab.cnn.baselines import run_baselines
-        from monitor.lab.cnn.dataset import Dataset
-
-        r = run_baselines(Dataset.open(args.dataset), args.task, args.seed)
-        if args.json:
-            print(json.dumps(r))
-            return 0
-        for name, m in r["classifiers"].items():
-            print(f"{name:<14} leave-one-subject-out, patient level: {_metrics_line(m)}")
-        for key, m in r["eface_svr"].items():
-            print(f"eFace {key:<10} ε-SVR: MAE {m['mae']} points, r {m['pearson_r']}, {m['subjects']} subjects")
-        return 0
-    if a == "export":
-        from monitor.lab.cnn.checkpoint import export_onnx
-
-        r = export_onnx(args.out, args.arch, args.frames, args.size, args.checkpoint)
-        note = "" if r["trained"] else " (untrained weights: for benchmarks only, never shown as a result)"
-        print(f"wrote {r['onnx']}{note}" + (f"; card {r['card']}" if r["card"] else ""))
-        return 0
-    raise AssertionError(a)
+    meta = make_synthetic(args.out, args.subjects, args.videos, args.frames_per_video, args.seed, log=_log)
+    print(f"wrote {meta['subjects']} synthetic subjects to {args.out} (labels: {args.out / 'labels.csv'})")
+    return 0
 
 
-def _dataset(args) -> int:
-    from monitor.lab.cnn.dataset import build_dataset, items_from_folder, items_from_store
-    from monitor.lab.cnn.labels import read_labels
+def run_dataset(args: argparse.Namespace) -> int:
+    from monitor.lab.cnn.dataset import build_dataset, items_from_folder, items_from_store  # lazy: cv2
 
     if args.frames < 8 or args.size < 16 or args.trim < 0:
         raise UsageError("--frames must be at least 8, --size at least 16, --trim at least 0")
@@ -147,7 +112,7 @@ def _dataset(args) -> int:
         sources = [str(args.videos.resolve())]
         synthetic = (args.videos / "synthetic.json").is_file() or (args.videos.parent / "synthetic.json").is_file()
     else:
-        from monitor.store.db import Store
+        from monitor.store.db import Store  # lazy: pyarrow, numba (the store reads summaries and series)
 
         with Store(args.store) as store:
             items, passed = items_from_store(store, labels)
@@ -158,3 +123,51 @@ def _dataset(args) -> int:
     print(f"wrote {meta['clips']} clips of {meta['subjects']} subjects to {args.out}")
     return 0
 
+
+def run_train(args: argparse.Namespace) -> int:
+    from monitor.lab.cnn.train import TrainConfig, train  # lazy: torch, cv2
+
+    cfg = TrainConfig(args.arch, args.task, args.folds, args.epochs, args.batch, args.accumulate, args.lr,
+                      args.momentum, args.weight_decay, args.seed, args.threads,
+                      str(args.inflate) if args.inflate else None)
+    r = train(args.dataset, args.out, cfg, log=_log)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    v = r["validation"]
+    print(f"{cfg.k}-fold cross-validation, patient level: {_metrics_line(v)}")
+    print(f"random forest on landmark features, same folds: {_metrics_line(v['baselines']['random_forest'])}")
+    print(f"checkpoint {r['checkpoint']}, card {r['card']}, ROC {r['roc_plot']}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from monitor.lab.cnn.evaluate import evaluate_model  # lazy: cv2 (torch or onnxruntime when it runs)
+
+    r = evaluate_model(args.model, args.dataset, args.roc)
+    print(json.dumps(r) if args.json else f"{r['task']}, patient level: {_metrics_line(r['metrics'])}")
+    return 0
+
+
+def run_baselines_command(args: argparse.Namespace) -> int:
+    from monitor.lab.cnn.baselines import run_baselines  # lazy: cv2 (sklearn when it runs)
+    from monitor.lab.cnn.dataset import Dataset  # lazy: cv2
+
+    r = run_baselines(Dataset.open(args.dataset), args.task, args.seed)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    for name, m in r["classifiers"].items():
+        print(f"{name:<14} leave-one-subject-out, patient level: {_metrics_line(m)}")
+    for key, m in r["eface_svr"].items():
+        print(f"eFace {key:<10} ε-SVR: MAE {m['mae']} points, r {m['pearson_r']}, {m['subjects']} subjects")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from monitor.lab.cnn.checkpoint import export_onnx  # lazy: torch
+
+    r = export_onnx(args.out, args.arch, args.frames, args.size, args.checkpoint)
+    note = "" if r["trained"] else " (untrained weights: for benchmarks only, never shown as a result)"
+    print(f"wrote {r['onnx']}{note}" + (f"; card {r['card']}" if r["card"] else ""))
+    return 0

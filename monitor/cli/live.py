@@ -1,8 +1,9 @@
-"""``facemonitor live``: live figures from a webcam, a stream, or (with no webcam) the sample video."""
+"""``facemonitor live``: live figures from a webcam, a stream, or (with no webcam) the sample video,
+on one status line, then the session's result."""
 
 from __future__ import annotations
 
-import math
+import argparse
 import os
 import sys
 import time
@@ -10,17 +11,27 @@ from collections import deque
 
 from engines import assets
 from monitor import DISCLAIMER
-from monitor.capture.sources import open_capture, parse_source
-from monitor.cli.common import session_options
+from monitor.cli.common import add_session_args, session_options
 from monitor.errors import SessionIncomplete, SourceError
-from monitor.report.text import format_result
 from monitor.session.options import StageTimes
-from monitor.session.run import run_session
+
+
+def add_parser(sub) -> None:
+    lv = sub.add_parser("live", help="live figures from a webcam (the sample video when there is none)")
+    lv.add_argument("--source",
+                    help="camera index, file or URL (default: camera 0, or the sample video if there is none)")
+    lv.add_argument("--seconds", type=float, help="stop after this many seconds")
+    lv.add_argument("--record", action="store_true", help="record mode: no frame dropped (default: live, newest wins)")
+    lv.add_argument("--no-preview", action="store_true", help="no preview window even where a display exists")
+    add_session_args(lv)
+    lv.set_defaults(run=run_live)
 
 
 def _v(row: dict, key: str) -> str:
-    v = row.get(key)
-    return "  —  " if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:5.1f}"
+    """A figure of the status line, 5 characters wide."""
+    from monitor.report.text import fmt  # lazy: numba, pyarrow (report.text loads the measures summary)
+
+    return f"{fmt(row.get(key), missing='  —  '):>5}"
 
 
 class ProgressLine:
@@ -63,7 +74,7 @@ def _preview_callback():
         return None
     import cv2
 
-    from monitor.report.overlay import draw_landmarks  # lazy: only with a display
+    from monitor.report.overlay import draw_landmarks  # lazy: cv2, only with a display
 
     def show(image, landmarks) -> None:
         view = image.copy() if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
@@ -81,6 +92,8 @@ def _preview_callback():
 
 def resolve_live_source(source: str, explicit: bool) -> tuple[str, bool]:
     """The source to use and whether it is the sample video standing in for a missing webcam."""
+    from monitor.capture.sources import open_capture, parse_source  # lazy: cv2
+
     spec = parse_source(source)
     if spec.kind != "camera" or explicit:
         return source, False
@@ -91,7 +104,10 @@ def resolve_live_source(source: str, explicit: bool) -> tuple[str, bool]:
         return str(assets.sample_path()), True
 
 
-def run_live(args) -> int:
+def run_live(args: argparse.Namespace) -> int:
+    from monitor.report.text import format_result  # lazy: numba, pyarrow (the measures summary)
+    from monitor.session.run import run_session  # lazy: numba, cv2 and zmq load only for commands that analyse
+
     explicit = args.source is not None
     source, fallback = resolve_live_source(args.source or "0", explicit)
     if fallback:

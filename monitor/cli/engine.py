@@ -1,0 +1,42 @@
+"""``facemonitor engine`` and ``facemonitor broker``: the processes that serve landmarks to clients,
+alone or behind a broker that spreads streams over engines on several machines."""
+
+from __future__ import annotations
+
+import argparse
+
+from calibration.scale import DEFAULT_IRIS_MM
+from monitor.cli.common import add_cnn_args, cnn_options
+
+
+def add_parser(sub) -> None:
+    e = sub.add_parser("engine", help="run an engine process (e.g. on another machine)")
+    e.add_argument("--bind", default="tcp://127.0.0.1:5555", help="endpoint to bind (default tcp://127.0.0.1:5555)")
+    e.add_argument("--control", help="PULL endpoint on which b'STOP' stops the engine")
+    e.add_argument("--backend", default="mediapipe")
+    e.add_argument("--iris-mm", type=float, default=None)
+    e.add_argument("--parent-pid", type=int, help="stop when this process ends (set by analyze/live)")
+    e.add_argument("--broker", metavar="ENDPOINT",
+                   help="serve a broker's engine endpoint (tcp://host:5556) instead of binding")
+    add_cnn_args(e)
+    e.set_defaults(run=run_engine_command)
+
+    br = sub.add_parser("broker", help="run a broker that spreads clients' streams over engines on several machines")
+    br.add_argument("--frontend", default="tcp://127.0.0.1:5555",
+                    help="endpoint for clients (default tcp://127.0.0.1:5555)")
+    br.add_argument("--backend", default="tcp://127.0.0.1:5556",
+                    help="endpoint for engines (default tcp://127.0.0.1:5556)")
+    br.set_defaults(run=run_broker_command)
+
+
+def run_engine_command(args: argparse.Namespace) -> int:
+    from monitor.engine.run import run_engine  # lazy: zmq, cv2, numba and the landmark backend
+
+    return run_engine(args.bind, args.control, args.backend, args.iris_mm or DEFAULT_IRIS_MM, args.parent_pid,
+                      cnn_options(args), broker=args.broker)
+
+
+def run_broker_command(args: argparse.Namespace) -> int:
+    from monitor.transport.broker import run_broker  # lazy: zmq
+
+    return run_broker(args.frontend, args.backend)
