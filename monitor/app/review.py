@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 
 from monitor import DISCLAIMER
+from monitor.report.numbers import fmt
 from monitor.report.tables import TREND_MEASURES, TrendPoint, session_values, step_table, trend
-from monitor.report.text import fmt
 from monitor.report.writers import export_session
 from monitor.store.db import SessionRow, Store
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from monitor.errors import UsageError
 from monitor.lab.cnn.labels import read_labels
+from monitor.report.numbers import fmt
 
 
 def add_parser(sub) -> None:
@@ -84,7 +85,6 @@ def _log(msg: str) -> None:
 
 def _metrics_line(m: dict) -> str:
     """Patient-level metrics on one line: AUC with its 95% interval, sensitivity, specificity, accuracy."""
-    from monitor.report.text import fmt  # lazy: numba, pyarrow (report.text loads the measures summary)
 
     ci = m.get("auc_ci95")
     auc = fmt(m.get("auc"), digits=2) + (f" (95% CI {fmt(ci[0], digits=2)}–{fmt(ci[1], digits=2)})" if ci else "")

@@ -13,6 +13,7 @@ from engines import assets
 from monitor import DISCLAIMER
 from monitor.cli.common import add_session_args, session_options
 from monitor.errors import SessionIncomplete, SourceError
+from monitor.report.numbers import fmt
 from monitor.session.options import StageTimes
 
 
@@ -29,7 +30,6 @@ def add_parser(sub) -> None:
 
 def _v(row: dict, key: str) -> str:
     """A figure of the status line, 5 characters wide."""
-    from monitor.report.text import fmt  # lazy: numba, pyarrow (report.text loads the measures summary)
 
     return f"{fmt(row.get(key), missing='  —  '):>5}"
 

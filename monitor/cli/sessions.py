@@ -9,6 +9,7 @@ from pathlib import Path
 
 from monitor import DISCLAIMER
 from monitor.errors import UsageError
+from monitor.report.numbers import fmt
 
 
 def add_parser(sub) -> None:
@@ -92,7 +93,6 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_fatigue(args: argparse.Namespace) -> int:
     from monitor.measures.summary import MIN_FATIGUE_S, fatigue_between  # lazy: numba kernels, pyarrow
-    from monitor.report.text import fmt  # lazy: numba, pyarrow (the measures summary)
 
     with _store(args) as store:
         row = store.get_session(args.id)
