@@ -3,6 +3,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import write_video
 
 from monitor.capture.mailbox import FrameMailbox
 from monitor.capture.sources import Frame, SourceSpec, open_capture, parse_source
@@ -14,6 +15,7 @@ def frame(i):
     return Frame(i, time.monotonic_ns(), i * 33_333, np.zeros((2, 2, 3), np.uint8), 0.0)
 
 
+@pytest.mark.fast
 def test_parse_source():
     assert parse_source(0) == SourceSpec("camera", "0")
     assert parse_source("rtsp://host/x").kind == "url"
@@ -22,6 +24,7 @@ def test_parse_source():
         parse_source("ftp://x/y")
 
 
+@pytest.mark.fast
 def test_live_mailbox_keeps_the_newest_and_counts_drops():
     box, stop = FrameMailbox("live"), threading.Event()
     for i in range(5):
@@ -30,6 +33,7 @@ def test_live_mailbox_keeps_the_newest_and_counts_drops():
     assert box.dropped_ids == [0, 1, 2, 3]
 
 
+@pytest.mark.fast
 def test_record_mailbox_blocks_a_file_reader_and_loses_nothing():
     box, stop = FrameMailbox("record", capacity=2), threading.Event()
     got = []
@@ -50,6 +54,7 @@ def test_record_mailbox_blocks_a_file_reader_and_loses_nothing():
     assert got == list(range(50)) and box.dropped_ids == []
 
 
+@pytest.mark.fast
 def test_record_mailbox_for_a_device_drops_and_logs_when_full():
     box, stop = FrameMailbox("record", capacity=3, block=False), threading.Event()
     for i in range(5):
@@ -81,6 +86,7 @@ class StuckCamera:
         pass
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("mode, first_event", [("frozen", "source_frozen"), ("unplugged", "source_disconnected")])
 def test_watchdog_reports_tries_to_reconnect_and_gives_up(mode, first_event):
     events = []
@@ -111,6 +117,45 @@ def test_file_source_frames_and_media_time(sample_video):
     assert np.all(np.diff(times) > 0), "media time keeps rising across repeats"
 
 
+@pytest.mark.fast
+def test_a_written_video_is_read_whole_in_order_and_repeated(tmp_path):
+    """record mode over a file made here: every frame once per repeat, ids and media time rising."""
+    frames = [np.full((48, 64, 3), 20 * i, np.uint8) for i in range(8)]
+    path = write_video(tmp_path / "v.mp4", frames, fps=25.0)
+    box = FrameMailbox("record", capacity=2)
+    t = CaptureThread(parse_source(str(path)), box, repeat=2)
+    t.start()
+    got = []
+    while not box.exhausted:
+        f = box.get(0.5)
+        if f:
+            got.append(f)
+    t.join(5)
+    assert not t.is_alive() and t.error is None and box.dropped_ids == []
+    assert [f.frame_id for f in got] == list(range(16))
+    assert np.all(np.diff([f.t_media_us for f in got]) > 0), "media time keeps rising across repeats"
+    assert [f.t_media_us for f in got[:3]] == pytest.approx([0, 40_000, 80_000], abs=1000)
+    # the pictures come back in order (the codec's rounding aside), and again on the second pass
+    means = [float(f.image.mean()) for f in got]
+    assert means[:8] == pytest.approx([20 * i for i in range(8)], abs=4) and means[8:] == pytest.approx(means[:8])
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("case, message", [("missing", "no such file"), ("folder", "is a directory"),
+                                           ("empty", r"file is empty \(0 bytes\)"), ("text", "not a readable video")])
+def test_unreadable_files_say_why(tmp_path, case, message):
+    path = tmp_path / f"{case}.mp4"
+    if case == "folder":
+        path.mkdir()
+    elif case == "empty":
+        path.write_bytes(b"")
+    elif case == "text":
+        path.write_text("this is not a video\n")
+    with pytest.raises(SourceError, match=message):
+        open_capture(parse_source(str(path)))
+
+
+@pytest.mark.fast
 def test_open_capture_errors(tmp_path):
     with pytest.raises(SourceError, match="no such file"):
         open_capture(SourceSpec("file", str(tmp_path / "x.mp4")))

@@ -72,6 +72,7 @@ def _crop(v: int, size: int = 16) -> np.ndarray:
     return np.full((size, size, 3), v % 256, np.uint8)
 
 
+@pytest.mark.fast
 def test_window_gives_clips_in_time_order_every_stride():
     w = ClipWindow(length=8, size=16, stride=3)
     clips = []
@@ -83,6 +84,7 @@ def test_window_gives_clips_in_time_order_every_stride():
     assert [int(x[0, 0, 0]) for x in clips[-1].frames] == list(range(12, 20))
 
 
+@pytest.mark.fast
 def test_window_restarts_after_a_frame_without_a_face():
     w = ClipWindow(length=4, size=16, stride=1)
     for f in range(3):
@@ -96,6 +98,7 @@ def test_window_restarts_after_a_frame_without_a_face():
         w.push(np.zeros((8, 8, 3), np.uint8), 99)
 
 
+@pytest.mark.fast
 # -- votes ----------------------------------------------------------------------------------------------
 def test_votes_per_step_and_majority_leave_out_transitions():
     frames = list(range(100))
@@ -112,6 +115,7 @@ def test_votes_per_step_and_majority_leave_out_transitions():
     assert r["votes"] == [1, 2] and r["decision"] == "MG" and r["clips"] == 5
 
 
+@pytest.mark.fast
 def test_votes_tie_is_undecided_and_plain_sessions_vote_over_clips():
     outputs = [{"first_frame": 0, "last_frame": 9, "p": 0.9}, {"first_frame": 10, "last_frame": 19, "p": 0.1}]
     r = vote(range(20), None, None, outputs, ("control", "MG"))
@@ -127,6 +131,7 @@ def _labels(tmp_path, text: str):
     return p
 
 
+@pytest.mark.fast
 def test_labels_parse(tmp_path):
     labels = read_labels(_labels(tmp_path, "subject,diagnosis,qmg,eface_static\nA,MG,12,80\nB,control,,\nC,mg,3,\n"))
     assert labels["A"].label("diagnosis") == 1 and labels["A"].label("severity") == 1
@@ -134,6 +139,7 @@ def test_labels_parse(tmp_path):
     assert labels["A"].eface == {"static": 80.0}
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("text, message", [
     ("subject,qmg\nA,3\n", "no 'diagnosis' column"),
     ("subject,diagnosis\n,MG\n", "line 2: the subject id is missing"),
@@ -148,6 +154,7 @@ def test_labels_errors_name_the_problem(tmp_path, text, message):
         read_labels(_labels(tmp_path, text))
 
 
+@pytest.mark.fast
 # -- metrics ----------------------------------------------------------------------------------------
 def test_auc_matches_pairwise_definition_and_ci_brackets_it():
     rng = np.random.default_rng(1)
@@ -160,6 +167,7 @@ def test_auc_matches_pairwise_definition_and_ci_brackets_it():
     assert roc_auc(np.ones(3), np.arange(3)) is None
 
 
+@pytest.mark.fast
 def test_patient_votes_and_metrics():
     subjects = ["a", "a", "a", "b", "b", "c", "c"]
     y = [1, 1, 1, 0, 0, 0, 0]
@@ -170,6 +178,7 @@ def test_patient_votes_and_metrics():
     assert (m["sensitivity"], m["specificity"], m["accuracy"]) == (1.0, 0.5, round(2 / 3, 4))
 
 
+@pytest.mark.fast
 # -- clip cutting and features ----------------------------------------------------------------------------
 def test_cut_clips_trims_step_starts_and_never_crosses_steps_or_gaps():
     face = np.ones(60, bool)
@@ -181,6 +190,7 @@ def test_cut_clips_trims_step_starts_and_never_crosses_steps_or_gaps():
     assert cut_clips(face, [""] * 60, 20, 2, need_step=True) == []
 
 
+@pytest.mark.fast
 def test_clip_features_see_a_lowering_lid():
     n = 40
     cols = {"eye_aperture_left_mm": np.linspace(10, 6, n), "eye_aperture_right_mm": np.full(n, 10.0)}
@@ -198,6 +208,7 @@ def _card(sha="ab" * 32, **kw):
                      **kw)
 
 
+@pytest.mark.fast
 def test_card_round_trip_and_refusals(tmp_path):
     model = tmp_path / "m.pt"
     model.write_bytes(b"x")
@@ -379,19 +390,39 @@ def test_analyze_runs_every_clip_and_votes_per_step(trained_onnx, sample_video, 
 
 
 @needs_torch
-def test_live_mode_never_holds_up_the_landmarks(trained_onnx, sample_video, store_dir):
+def test_live_mode_never_holds_up_the_landmarks(checkpoint, trained_onnx, sample_video, store_dir):
+    import pyarrow.parquet as pq
+    import torch
+
+    from engines.clip import prepare_clips
+    from monitor.capture.sources import read_rgb_frames
     from monitor.engine.options import CnnOptions
+    from monitor.lab.cnn.checkpoint import load_checkpoint
     from monitor.session.options import SessionOptions
     from monitor.session.run import run_session
 
     seen = []
     r = run_session(SessionOptions(str(sample_video), store_root=store_dir, mode="live", realtime=True, repeat=3,
                                    cnn=CnnOptions(str(trained_onnx), stride=2, mode="live"), on_clip=seen.append))
-    stats = r.summary["cnn"]["stats"]
+    stats = r.summary.cnn["stats"]
     assert r.frames >= 0.9 * 72 * 3  # the landmark path kept up with the 30 fps input
     assert stats["clips"] >= 1 and len(seen) == stats["clips"]
     assert stats["skipped"] > 0  # a clip every 2 frames is more than the CPU runs: the newest wins
-    assert all(0 <= o["p"] <= 1 for o in seen)
+    # each reported p is the checkpoint's P(class 1) on the clip it names: the 16 frames the engine analysed
+    # from first_frame to last_frame (frame id i is video frame i mod 72), cropped at the stored landmarks
+    video, _ = read_rgb_frames(sample_video)
+    table = pq.read_table(r.series_path, columns=["frame", "landmarks_px"])
+    landmarks = dict(zip(table.column("frame").to_pylist(), table.column("landmarks_px").to_pylist()))
+    model = load_checkpoint(checkpoint).model()
+    for o in seen[:8]:
+        ids = [f for f in landmarks if o["first_frame"] <= f <= o["last_frame"]]
+        assert len(ids) == 16 and ids[0] == o["first_frame"] and ids[-1] == o["last_frame"], o
+        clip = np.stack([align_crop(video[f % len(video)], np.asarray(landmarks[f], np.float32).reshape(478, 3), 64)
+                         for f in ids])
+        with torch.no_grad():
+            want = torch.softmax(model(torch.from_numpy(prepare_clips(clip[None]))), 1)[0, 1].item()
+        assert o["p"] == pytest.approx(want, abs=2e-4), o
+    assert len({round(o["p"], 3) for o in seen}) > 1 or len(seen) == 1  # different clips, different answers
 
 
 @needs_torch
@@ -444,7 +475,7 @@ def test_dataset_from_logged_sessions_cuts_clips_inside_steps(sample_video, tmp_
 
 
 def test_results_show_the_cnn_only_with_its_card():
-    from monitor.app.ui import cnn_markdown
+    from monitor.app.review import cnn_markdown
 
     stats = {"clips": 3, "skipped": 1, "clips_per_s": 0.5}
     assert cnn_markdown(None) == []

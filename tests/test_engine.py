@@ -10,6 +10,7 @@ import zmq
 from helpers import free_port
 
 from engines import BackendUnavailable, assets, create_runner
+from monitor import __version__
 from monitor.engine.local import LocalEngine
 from monitor.engine.service import EngineService
 from monitor.measures.kernels import frame_measures, head_angles
@@ -101,11 +102,13 @@ def test_runner_misuse():
     assert not r.is_active
 
 
+@pytest.mark.fast
 def test_unknown_backend_lists_available():
     with pytest.raises(BackendUnavailable, match="available: mediapipe"):
         create_runner("tensorrt-nope")
 
 
+@pytest.mark.fast
 def test_wrong_model_hash_is_a_clear_error(tmp_path, monkeypatch):
     bad = tmp_path / "face_landmarker.task"
     bad.write_bytes(b"not the model")
@@ -178,7 +181,7 @@ def test_grayscale_and_bgra_frames_are_accepted(tcp_engine, sample_frames):
 @pytest.mark.parametrize("parts, reason", [
     ([b"garbage"], "header is"),
     ([b"\0" * wire.HEADER_BYTES], "bad magic"),
-    ([b"FMF" + b"\x01" * (wire.HEADER_BYTES - 3)], ""),
+    ([b"FMF" + b"\x01" * (wire.HEADER_BYTES - 3)], "unknown message kind 257"),  # magic and version right
     ([wire.FrameHeader(wire.Kind.FRAME, uuid.uuid4(), 0, 0, 0, 10, 10).pack(), b"\0" * 299], "pixel buffer is 299"),
     ([wire.FrameHeader(wire.Kind.FRAME, uuid.uuid4(), 0, 0, 0, 10, 10).pack()], "expected 2"),
     ([wire.FrameHeader(wire.Kind.PING, uuid.uuid4()).pack(), b"extra"], "expected 1"),
@@ -191,7 +194,7 @@ def test_malformed_messages_rejected_counted_and_engine_keeps_running(tcp_engine
         client.send_raw(parts)
         reply = client.recv(5000)
         assert reply.meta["kind"] == "reject" and reason in reply.meta["reason"]
-        assert service.stats.rejected == before + 1
+        assert service.stats.rejected == before + 1 and reply.meta["rejected_total"] == before + 1
         replies, _ = send_frames(client, sample_frames[:1])
         assert replies[0].meta["face"], "the engine still analyses frames after a bad message"
     finally:
@@ -205,21 +208,30 @@ def test_message_over_the_size_limit_is_dropped_by_zmq_and_engine_survives(tcp_e
     bad.close()
     client = EngineClient(endpoint)
     try:
-        assert client.ping(10)["kind"] == "pong"
+        before = service.stats.frames
+        pong = client.ping(10)
+        # the pong is the engine's own answer, with its counts as they stand: the oversized message was
+        # never delivered, so it is neither a frame nor a reject
+        assert pong["engine"] == service.name and pong["backend"] == "mediapipe"
+        assert pong["frames"] == before and pong["rejected"] == service.stats.rejected and pong["streams"] == 0
         replies, _ = send_frames(client, sample_frames[:1])
-        assert replies[0].meta["face"]
+        assert replies[0].meta["face"] and service.stats.frames == before + 1
+        assert client.ping(10)["frames"] == before + 1
     finally:
         client.close()
 
 
 def test_pongs_to_earlier_pings_never_reach_the_results(tcp_engine, sample_frames):
-    endpoint, _ = tcp_engine
+    endpoint, service = tcp_engine
     client = EngineClient(endpoint)
     try:
-        for _ in range(3):  # pings retried while an engine starts: their pongs arrive late
-            client.send_control(wire.Kind.PING, uuid.uuid4())
+        earlier = [uuid.uuid4() for _ in range(3)]
+        for ping in earlier:  # pings retried while an engine starts: their pongs arrive late
+            client.send_control(wire.Kind.PING, ping)
         pong = client.ping(10)
-        assert pong["kind"] == "pong"
+        # the pong ping() returns answers its own ping, not one of the earlier three
+        assert uuid.UUID(pong["ping"]) not in earlier and pong["engine"] == service.name
+        assert pong["version"] == __version__
         replies, end = send_frames(client, sample_frames[:2])
         assert [r.meta["kind"] for r in replies] == ["result", "result"] and end.meta["kind"] == "end"
     finally:

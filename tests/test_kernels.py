@@ -82,6 +82,7 @@ def test_batch_equals_single(real_face):
     np.testing.assert_allclose(batch[1], frame_measures(pts * 1.1, m))
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("angles", [(0, 0, 0), (20, -10, 5), (-35, 20, -60), (80, 0, 0)])
 def test_head_angles_recover_known_rotation(angles):
     np.testing.assert_allclose(head_angles(rot(*angles)), angles, atol=1e-9)
@@ -98,6 +99,7 @@ def test_pupil_outside_eye_gives_nan_not_a_number(real_face):
     assert np.isfinite(out[1])
 
 
+@pytest.mark.fast
 def test_median5_matches_reference_with_nans():
     x = np.random.default_rng(3).normal(size=200)
     x[[0, 7, 8, 9, 50]] = np.nan
@@ -106,6 +108,7 @@ def test_median5_matches_reference_with_nans():
     np.testing.assert_array_equal(median5([1, 100, 2, 3, 4]), [2, 2.5, 3, 3.5, 3])
 
 
+@pytest.mark.fast
 @pytest.mark.parametrize("call, message", [
     (lambda: frame_measures(np.zeros((468, 3)), np.eye(3)), r"must have shape \(478, 3\)"),
     (lambda: frame_measures(np.zeros((478, 3)), np.eye(2)), r"must have shape \(3, 3\)"),
@@ -119,6 +122,7 @@ def test_wrappers_explain_bad_calls(call, message):
         call()
 
 
+@pytest.mark.fast
 def test_iris_scale_is_a_robust_running_median():
     s = IrisScale(window=5)
     assert np.isnan(s.mm_per_px)
@@ -132,6 +136,7 @@ def test_iris_scale_is_a_robust_running_median():
         IrisScale(iris_mm=50)
 
 
+@pytest.mark.fast
 def test_iris_scale_locks_to_the_face_size_and_then_ignores_the_iris():
     s = IrisScale(window=5)
     for d in (10, 10, 11, 9, 10):  # iris 10 px on a face of rigid size 100 px

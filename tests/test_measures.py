@@ -5,7 +5,6 @@ import math
 
 import cv2
 import numpy as np
-import pyarrow as pa
 import pytest
 
 from calibration.scale import IrisScale
@@ -121,6 +120,7 @@ def test_eye_state_reasons(faces, blink, yaw, pitch, want):
     assert status == want and (conf > 0.4 if want == "ok" else conf == 0.0)
 
 
+@pytest.mark.fast
 def test_theil_sen_matches_reference_and_ignores_outliers():
     rng = np.random.default_rng(1)
     t = np.arange(60.0)
@@ -132,6 +132,7 @@ def test_theil_sen_matches_reference_and_ignores_outliers():
     assert math.isnan(theil_sen([0.0], [1.0]))
 
 
+@pytest.mark.fast
 def test_fatigue_curve_of_a_planted_decline_with_blinks():
     fps = 30
     t = np.arange(0, 30, 1 / fps)
@@ -159,11 +160,13 @@ def test_fatigue_curve_of_a_planted_decline_with_blinks():
         tr.update(1.0, 3.0)
 
 
+@pytest.mark.fast
 def test_no_sustained_drop_means_none():
     t = np.arange(0, 20, 1 / 30)
     assert fatigue_curve(t, 4 + 0.01 * np.sin(t)).time_to_drop_s is None
 
 
+@pytest.mark.fast
 def test_blinks_are_short_closures_of_both_eyes():
     t = np.arange(100) / 30
     left = np.zeros(100, bool)
@@ -174,6 +177,7 @@ def test_blinks_are_short_closures_of_both_eyes():
     assert count_blinks(t, left, right) == 1
 
 
+@pytest.mark.fast
 def test_asymmetry_names_the_weaker_side():
     assert compare(8.0, 10.0, True, 0.5)["weaker_side"] == "left"
     assert compare(60.0, 57.0, False, 1.0)["weaker_side"] == "left"  # the lower corner droops
@@ -182,6 +186,7 @@ def test_asymmetry_names_the_weaker_side():
     assert compare(8.0, 10.0, True, 0.5)["diff_pct_of_stronger"] == pytest.approx(20.0)
 
 
+@pytest.mark.fast
 def test_emotions_are_means_of_their_prototype_units():
     b = np.zeros((3, 52))
     b[:, BLENDSHAPE_NAMES.index("cheekSquintLeft")] = 0.8
@@ -200,6 +205,7 @@ def _medians(brow, ap, exc):
             "commissure_excursion_left_mm": exc[0], "commissure_excursion_right_mm": exc[1]}
 
 
+@pytest.mark.fast
 def test_eface_and_house_brackmann_estimates():
     rest = _medians((25, 25), (9, 9), (25, 25))
     healthy = {"neutral": rest, "raising_eyebrows": _medians((30, 30), (10, 10), (25, 25)),
@@ -220,6 +226,7 @@ def test_eface_and_house_brackmann_estimates():
     assert eface({"raising_eyebrows": rest}) is None  # no neutral step, no grade
 
 
+@pytest.mark.fast
 def test_summary_per_step_with_a_person_baseline():
     rows, lms = [], []
     for i in range(60):
@@ -253,12 +260,28 @@ def test_ibug_views(faces):
         L.ibug68(lm[:468])
 
 
-def test_series_carries_statuses_and_new_columns(faces):
+def test_series_row_of_a_neutral_open_eyed_frame(faces):
+    """The values (not just the columns) the series holds for the sample's first frame: a still, frontal,
+    neutral face with open eyes and closed lips; and the table keeps them as computed."""
     rgb, res = faces
     row = compute_measures(res[0], IrisScale(), rgb[0])
     table = build_table([{"frame": 0, "t_s": 0.0, "face": True, "faces": 1, "step": "", **row}], [res[0].landmarks_px])
-    for col in ("mrd2_left_mm", "eye_status_left", "lid_confidence_left", "commissure_excursion_left_mm",
-                "smile_angle_left_deg", "dental_show_left_mm2", "gaze_horizontal_left_mm", "eye_aperture_raw_left_mm"):
-        assert col in table.column_names
-    assert table.column("eye_status_left")[0].as_py() == "ok"
-    assert pa.types.is_string(table.schema.field("eye_status_left").type)
+    got = {c: table.column(c)[0].as_py() for c in table.column_names}
+    for side in ("left", "right"):
+        assert got[f"eye_status_{side}"] == "ok" and got[f"lid_confidence_{side}"] > 0.9
+        assert not got[f"eye_closed_{side}"] and got[f"commissure_seam_{side}"]  # open eyes, closed lips
+        assert got[f"mrd1_{side}_mm"] + got[f"mrd2_{side}_mm"] == pytest.approx(got[f"eye_aperture_{side}_mm"], abs=1e-4)
+        assert 2 < got[f"mrd1_{side}_mm"] < 6 and 3 < got[f"mrd2_{side}_mm"] < 8
+        assert abs(got[f"eye_aperture_{side}_mm"] - got[f"eye_aperture_raw_{side}_mm"]) < 1.5  # no ptosis to miss
+        assert abs(got[f"commissure_height_{side}_mm"] - got[f"commissure_height_raw_{side}_mm"]) < 1.0
+        assert 15 < got[f"commissure_excursion_{side}_mm"] < 35 and 5 < got[f"smile_angle_{side}_deg"] < 30
+        assert 0 <= got[f"dental_show_{side}_mm2"] < 15  # lips together: hardly any opening
+        assert abs(got[f"gaze_horizontal_{side}_mm"]) < 2 and got[f"iris_diameter_{side}_mm"] == pytest.approx(11.7, abs=0.5)
+    assert abs(got["yaw_deg"]) < 5 and abs(got["pitch_deg"]) < 10 and 0.7 < got["mm_per_px"] < 1.0
+    for col, v in row.items():  # stored as computed (float32), NaN as null
+        stored = got[col]
+        if isinstance(v, float):
+            assert (stored is None) if math.isnan(v) else stored == pytest.approx(v, rel=1e-6, abs=1e-6), col
+        else:
+            assert stored == v, col
+    np.testing.assert_array_equal(np.array(got["landmarks_px"], np.float32), res[0].landmarks_px.ravel())

@@ -36,6 +36,7 @@ def rgb_frames(sample_frames):
 
 # -- pure parts ---------------------------------------------------------------------------------------
 
+@pytest.mark.fast
 def test_anchors_cover_the_two_grids():
     a = detector.anchors()
     assert a.shape == (896, 2)
@@ -44,6 +45,7 @@ def test_anchors_cover_the_two_grids():
     assert np.allclose(a[-1], [15 / 16, 15 / 16])
 
 
+@pytest.mark.fast
 def test_decode_places_a_box_and_merges_overlaps_by_score():
     reg = np.zeros((896, 16), np.float32)
     scores = np.full(896, -10.0, np.float32)
@@ -64,6 +66,7 @@ def test_decode_places_a_box_and_merges_overlaps_by_score():
     assert d.box[1] + d.box[3] / 2 == pytest.approx((17 / 32 - 0.125) / 0.75, abs=1e-5)
 
 
+@pytest.mark.fast
 def test_crop_and_projection_are_inverse():
     rect = roi.RotatedRect(320.0, 180.0, 200.0, 150.0, 0.3)
     m = rect.crop_to_image(256)
@@ -81,6 +84,7 @@ def test_crop_and_projection_are_inverse():
     assert square[3, 2] == pytest.approx(10 * 200 / 256)  # in a square image, the side at any angle
 
 
+@pytest.mark.fast
 def test_weighted_similarity_recovers_a_known_transform():
     rng = np.random.default_rng(1)
     src = rng.normal(size=(3, 40))
@@ -91,6 +95,7 @@ def test_weighted_similarity_recovers_a_known_transform():
     assert np.allclose(m[:3, :3], 1.7 * rot) and np.allclose(m[:3, 3], [1, -2, 3])
 
 
+@pytest.mark.fast
 def test_geometry_metadata_garbage_is_refused():
     with pytest.raises(ProtoError):
         CanonicalFace.from_bytes(b"\x0a\xff\xff")
@@ -98,6 +103,7 @@ def test_geometry_metadata_garbage_is_refused():
         CanonicalFace.from_bytes(b"")
 
 
+@pytest.mark.fast
 def test_tensorrt_engine_built_elsewhere_is_stale(tmp_path):
     key = EngineKey("ab" * 32, "NVIDIA H100", "9.0", "10.9.0", "fp16")
     sidecar = tmp_path / "m.json"
@@ -108,6 +114,47 @@ def test_tensorrt_engine_built_elsewhere_is_stale(tmp_path):
     assert "8.6.1" in stale_reason(sidecar, key)
     sidecar.write_text(json.dumps(key.__dict__))
     assert stale_reason(sidecar, key) is None
+
+
+def _run(n, landmarks, **columns):
+    """A run_measures-like result: n frames of the given landmarks (NaN: no face), no blendshapes."""
+    out = {"landmarks": np.repeat(np.asarray(landmarks, float)[None], n, 0), "blendshapes": np.zeros((n, 52))}
+    out.update({k: np.full(n, v, float) for k, v in columns.items()})
+    return out
+
+
+@pytest.mark.fast
+def test_parity_report_figures_and_targets():
+    """compare_runs on runs made here: each figure is the planted difference, and passes() fails for each
+    target missed (and not for an image-refined column beyond 0.3 mm on one frame)."""
+    from synthetic_face import face
+
+    from monitor.lab.parity import compare_runs
+
+    pts, _ = face()  # intercanthal distance 54 px
+    ref = _run(40, pts, eye_aperture_left_mm=9.0, intercanthal_mm=30.0)
+    ref["landmarks"][39] = np.nan  # no face in either run
+    got = _run(40, pts + [0.5, 0, 0], eye_aperture_left_mm=9.0, intercanthal_mm=30.1)
+    got["landmarks"][39] = np.nan
+    got["eye_aperture_left_mm"][3] = 11.0  # a refined column picks another edge on one frame
+    got["blendshapes"][5, 9] = 0.02
+    r = compare_runs(ref, got)
+    assert (r.frames, r.frames_compared, r.face_disagreements) == (40, 39, 0)
+    assert r.landmark_pct_iod_mean == pytest.approx(0.5 / 54 * 100) and r.landmark_pct_iod_p95 == pytest.approx(0.5 / 54 * 100)
+    assert r.blendshape_max_diff == pytest.approx(0.02) and r.blendshape_mean_diff == pytest.approx(0.02 / 39 / 52)
+    assert r.series_max_diff_mm == pytest.approx(2.0) and r.worst_series_column == "eye_aperture_left_mm"
+    assert r.landmark_series_max_diff_mm == pytest.approx(0.1, abs=1e-6) and r.series_p95_diff_mm == pytest.approx(0.1, abs=1e-6)
+    assert r.passes() and r.as_dict()["series_max_diff_mm"] == 2.0
+    missed = {
+        "face": dict(landmarks=np.where(np.arange(40)[:, None, None] == 7, np.nan, got["landmarks"])),
+        "landmarks": dict(landmarks=got["landmarks"] + [0.1, 0, 0]),  # 0.6 px: over 1% of 54 px
+        "blendshapes": dict(blendshapes=got["blendshapes"] + 0.06),
+        "landmark column": dict(intercanthal_mm=np.where(np.arange(40) == 8, 30.5, got["intercanthal_mm"])),
+    }
+    for why, change in missed.items():
+        assert not compare_runs(ref, dict(got, **change)).passes(), why
+    nothing = compare_runs(ref, dict(got, landmarks=np.full_like(got["landmarks"], np.nan)))
+    assert nothing.frames_compared == 0 and nothing.face_disagreements == 39 and not nothing.passes()
 
 
 # -- the exported networks ------------------------------------------------------------------------------
@@ -159,6 +206,7 @@ def test_onnx_with_unexpected_inputs_is_refused(models, tmp_path):
         load_model_set(folder)
 
 
+@pytest.mark.fast
 def test_missing_export_names_the_command(tmp_path):
     with pytest.raises(LandmarkModelError, match="models export-onnx"):
         load_model_set(tmp_path / "nothing")
@@ -204,7 +252,8 @@ def test_parity_with_mediapipe_on_the_sample(models, rgb_frames, tracking):
     assert report.blendshape_max_diff <= MAX_BLENDSHAPE_DIFF
     assert report.landmark_series_max_diff_mm <= MAX_SERIES_DIFF_MM
     assert report.series_p95_diff_mm <= MAX_SERIES_DIFF_MM
-    assert report.passes()
+    # not only a good mean: the landmarks of the worst 5% of frames are within the mean's target too
+    assert report.landmark_pct_iod_p95 <= MAX_LANDMARK_PCT_IOD
 
 
 @pytest.fixture(scope="module")
@@ -283,6 +332,7 @@ def test_landmark_tracking_runs_the_detector_only_when_needed(models, rgb_frames
     assert detections == 1 + (len(rgb_frames) - 1) // 30
 
 
+@pytest.mark.fast
 def test_one_euro_smoother_holds_a_still_point_and_follows_a_moving_one():
     from engines.facemesh.smoothing import OneEuroSmoother
 
@@ -301,12 +351,13 @@ def test_one_euro_smoother_holds_a_still_point_and_follows_a_moving_one():
         lag.append(np.abs(moving.apply(shifted, t) - shifted)[:, 0].mean())
     assert np.mean(jitter_out[20:]) < 0.35 * np.mean(jitter_in[20:])  # still: jitter mostly removed
     assert np.mean(lag[20:]) < 2.0  # moving: within a few px of a 12 px/frame motion
-    assert still.apply(face, 33_000 * 60) is not None and np.array_equal(
-        still.apply(face + 5, 33_000 * 60), (face + 5).astype(np.float32))  # a repeated timestamp: as given
+    still.apply(face, 33_000 * 60)
+    assert np.array_equal(still.apply(face + 5, 33_000 * 60), (face + 5).astype(np.float32))  # a repeated timestamp: as given
     still.reset()
     assert np.array_equal(still.apply(face + 9, 10**9), (face + 9).astype(np.float32))  # after a reset: as given
 
 
+@pytest.mark.fast
 def test_one_euro_smoother_is_the_same_at_any_face_size():
     from engines.facemesh.smoothing import OneEuroSmoother
 

@@ -9,6 +9,8 @@ from monitor.protocol import steps as S
 from monitor.protocol.definitions import BUILTIN, MG24, SHORT, protocol_from_dict, read_protocol, resolve_protocol
 from monitor.protocol.run import ABORTED, COUNTDOWN, DONE, PAUSED, READY, STEP, ProtocolRun
 
+pytestmark = pytest.mark.fast
+
 
 def test_mg24_is_the_published_protocol():
     assert [s.step for s in MG24.steps] == list(S.ALL_STEPS)
@@ -211,3 +213,35 @@ def test_skip_to_the_end_finishes_and_start_is_once_only():
     assert run.phase == DONE and [r.status for r in run.records] == ["skipped", "skipped"]
     with pytest.raises(RuntimeError):
         run.start(1.0)
+
+
+# -- steps files (analyze --steps) ---------------------------------------------------------------------
+
+def test_steps_file_labels_media_time():
+    tl = S.parse_steps("start_s,end_s,step\n0,1.0,neutral  # the first second\n\n2.5,4,gaze_left\n1.0,2.0,happiness\n")
+    assert [tl(t) for t in (0.0, 0.999, 1.0, 1.5, 2.0, 2.4, 2.5, 3.99, 4.0, -1.0)] == [
+        "neutral", "neutral", "happiness", "happiness", "", "", "gaze_left", "gaze_left", "", ""]
+    assert [sp.step for sp in tl.spans] == ["neutral", "happiness", "gaze_left"]  # sorted by start
+
+
+@pytest.mark.parametrize("text, message", [
+    ("0,1,neutral\n1,2,blinking\n", "line 2: unknown step 'blinking'"),
+    ("0,2,neutral\n1,3,happiness\n", "steps overlap: neutral (0–2 s) and happiness (1–3 s)"),
+    ("0;1;neutral\n", "line 1: expected start_s,end_s,step"),
+    ("a,1,neutral\n", "line 1: start and end must be seconds"),
+    ("2,1,neutral\n", "line 1: need 0 ≤ start < end, got 2, 1"),
+    ("0,inf,neutral\n", "line 1: need 0 ≤ start < end"),
+    ("# nothing\n", "names no steps"),
+])
+def test_bad_steps_files_say_where_and_why(text, message, tmp_path):
+    with pytest.raises(UsageError) as e:
+        S.parse_steps(text)
+    assert message in str(e.value)
+    p = _write(tmp_path, "steps.csv", text)
+    with pytest.raises(UsageError) as e:
+        S.read_steps(p)
+    assert message in str(e.value)
+    if "overlap" not in message:  # (the overlap check, in StepTimeline, does not know the file's name)
+        assert str(e.value).startswith(str(p))
+    with pytest.raises(UsageError, match="cannot read steps file"):
+        S.read_steps(tmp_path / "missing.csv")
