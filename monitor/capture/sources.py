@@ -1,11 +1,6 @@
-"""Video sources and the capture thread.
-
-A capture thread reads one source (webcam index, video file, RTSP/HTTP URL), stamps every frame
-with a frame id and a monotonic capture time, and hands it to a mailbox: in live mode the newest
-frame replaces an unsent one (the replaced frame is counted as dropped); in record mode a file is
-read only as fast as the consumer takes frames, and a device that outruns a full queue has its
-frames dropped, each counted and logged with its id. A watchdog reports a frozen or disconnected
-device and reconnects.
+"""Video sources: what a source string names (webcam index, video file, photo, RTSP/HTTP URL, a
+browser's camera), opening it with an error that says what is wrong, and the frames it yields.
+The capture thread (monitor.capture.thread) reads them into a mailbox (monitor.capture.mailbox).
 """
 
 from __future__ import annotations
@@ -21,8 +16,6 @@ from monitor.capture.still import IMAGE_SUFFIXES, Prefetched, StillImage
 from monitor.errors import SourceError
 
 OPEN_TIMEOUT_MS = 5000
-
-
 READ_TIMEOUT_MS = 5000
 
 

@@ -35,8 +35,6 @@ log = logging.getLogger("facemonitor.engine")
 
 
 RCVHWM = 64  # messages; clients also keep a credit window, so this bounds memory twice
-
-
 MAX_BATCH = 16  # messages taken per poll; their frames of different streams form one landmark batch
 
 

@@ -2,7 +2,8 @@
 
 Layout under the store root (default: the user data dir; ``--store`` or FACEMONITOR_STORE):
 
-    facemonitor.sqlite3            sessions, events
+    facemonitor.sqlite3            sessions, events, people, steps, notes, baselines, clip outputs,
+                                   and the cohort ledger (monitor/store/cohorts.py)
     sessions/<id>/parts/*.parquet  series chunks, each written atomically while a session runs
     sessions/<id>/series.parquet   the whole series, written atomically when the session ends
     logs/                          engine logs
@@ -112,14 +113,8 @@ CREATE TABLE IF NOT EXISTS clip_outputs (
 
 # columns added after the first release: (name, SQL type); added to older stores when opened
 SESSION_COLUMNS_ADDED = (("protocol", "TEXT"), ("protocol_status", "TEXT"), ("video_path", "TEXT"))
-
-
 PERSON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
-
-
 MAX_NOTE_CHARS = 10_000
-
-
 STATUSES = ("running", "complete", "incomplete", "failed")
 
 

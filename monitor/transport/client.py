@@ -1,4 +1,4 @@
-"""Client side of the ZeroMQ transport, and the local engine process.
+"""Client side of the ZeroMQ transport (the local engine process is monitor.engine.local).
 
 ``EngineClient`` is a DEALER connected to an engine's ROUTER. It keeps a credit window: at most
 ``window`` frames are in flight, so neither side's queues grow without bound, and a record-mode
