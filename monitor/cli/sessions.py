@@ -79,12 +79,17 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _session_and_series(args: argparse.Namespace):
+    """The session named by ``args.id`` (an id prefix is enough) and its per-frame series."""
+    with _store(args) as store:
+        row = store.get_session(args.id)
+        return row, store.read_series(row.id)
+
+
 def run_export(args: argparse.Namespace) -> int:
     from monitor.report.writers import export_series  # lazy: pyarrow, numba (the report tables)
 
-    with _store(args) as store:
-        row = store.get_session(args.id)
-        table = store.read_series(row.id)
+    row, table = _session_and_series(args)
     out = args.out or Path(f"{row.id}.{args.format}")
     export_series(table, out, args.format, args.landmarks, meta=row.as_dict())
     print(f"wrote {table.num_rows} frames to {out}")
@@ -94,9 +99,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_fatigue(args: argparse.Namespace) -> int:
     from monitor.measures.summary import MIN_FATIGUE_S, fatigue_between  # lazy: numba kernels, pyarrow
 
-    with _store(args) as store:
-        row = store.get_session(args.id)
-        table = store.read_series(row.id)
+    row, table = _session_and_series(args)
     if args.start_s is not None and args.end_s is not None and args.end_s <= args.start_s:
         raise UsageError(f"--to ({args.end_s:g} s) must come after --from ({args.start_s:g} s)")
     curves = fatigue_between(table, args.start_s, args.end_s)
