@@ -45,6 +45,8 @@ def atomic_path(dest: Path | str, durable: bool = False, suffix: str = ".tmp") -
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}{suffix}")
     try:
         yield tmp
+        if not tmp.exists():
+            raise FileNotFoundError(f"nothing was written for {dest} (the writer left no {tmp.name})")
         if durable:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())

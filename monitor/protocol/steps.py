@@ -49,11 +49,11 @@ class StepTimeline:
     """Which protocol step a moment of a recording belongs to: spans [start_s, end_s) of media
     time, sorted and not overlapping; "" outside them."""
 
-    def __init__(self, spans: list[StepSpan]) -> None:
+    def __init__(self, spans: list[StepSpan], source: str = "steps") -> None:
         self.spans = sorted(spans, key=lambda s: s.start_s)
         for a, b in zip(self.spans, self.spans[1:]):
             if b.start_s < a.end_s:
-                raise UsageError(f"steps overlap: {a.step} ({a.start_s:g}–{a.end_s:g} s) and "
+                raise UsageError(f"{source}: steps overlap: {a.step} ({a.start_s:g}–{a.end_s:g} s) and "
                                  f"{b.step} ({b.start_s:g}–{b.end_s:g} s)")
         self._starts = [s.start_s for s in self.spans]
 
@@ -84,7 +84,7 @@ def parse_steps(text: str, source: str = "steps file") -> StepTimeline:
         spans.append(StepSpan(start, end, parts[2]))
     if not spans:
         raise UsageError(f"{source} names no steps")
-    return StepTimeline(spans)
+    return StepTimeline(spans, source)
 
 
 def read_steps(path: Path) -> StepTimeline:
