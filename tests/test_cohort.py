@@ -172,3 +172,55 @@ def test_sources_are_read_with_subjects_labels_and_clear_errors(tmp_path):
         read_source(m)
     r = run_cli("cohort", "analyze", tmp_path / "nope", "--store", tmp_path / "s")
     assert r.returncode == 2 and r.stderr.strip().startswith("error:") and "no such folder" in r.stderr
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+@pytest.mark.timeout(900)
+def test_a_worker_killed_mid_way_is_replaced_and_every_recording_completes(cohort_dir, tmp_path):
+    (cohort_dir / "p9_broken.mp4").unlink()
+    store = tmp_path / "store"
+    env = dict(os.environ, FACEMONITOR_STORE=str(store))
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "cohort", "analyze", str(cohort_dir), "--cohort", "c1",
+                             "--workers", "1", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline, killed = time.monotonic() + 300, None
+        while killed is None and time.monotonic() < deadline:
+            time.sleep(0.3)
+            if not (store / "facemonitor.sqlite3").exists():
+                continue
+            with Store(store) as s:
+                running = any(r.status == "running" for r in s.list_sessions(limit=10))
+            workers = [p for p in _children(proc.pid) if _children(p)]  # the pool worker holds its engine
+            if running and workers:
+                killed = workers[0]
+                os.kill(killed, signal.SIGKILL)  # mid-session
+        assert killed, "no worker was seen analysing"
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    report = json.loads(out.strip().splitlines()[-1])
+    assert proc.returncode == 0 and not report["failed"], err[-2000:]
+    assert sorted(o["key"] for o in report["done"]) == sorted(p.name for p in cohort_dir.iterdir())
+    with Store(store) as s:
+        items = CohortLedger(s).items("c1")
+        assert all(i.status == "complete" for i in items) and len({i.session_id for i in items}) == len(items)
+        lost = [r for r in s.list_sessions(limit=100) if r.id not in {i.session_id for i in items}]
+    # the session the killed worker was writing is kept, marked incomplete, and is not part of the cohort
+    assert len(lost) == 1 and lost[0].status == "incomplete"
+
+
+def test_ray_missing_is_a_clear_error_naming_the_extra(cohort_dir, tmp_path):
+    fake = tmp_path / "noray"
+    fake.mkdir()
+    (fake / "ray.py").write_text("raise ImportError('ray is not installed here')\n")
+    env = {"PYTHONPATH": f"{fake}{os.pathsep}{ROOT}"}
+    r = run_cli("cohort", "analyze", cohort_dir, "--store", tmp_path / "s", "--ray", "local", env=env)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == "error: --ray needs Ray: pip install 'facemonitor[cohort]'"
+    assert not (tmp_path / "s" / "facemonitor.sqlite3").exists()  # refused before anything was recorded

@@ -18,7 +18,7 @@ from monitor.lab.cohort.worker import CohortWorker, WorkerSettings
 GPU_BACKENDS = ("onnx-cuda", "tensorrt")
 
 
-def _ray():
+def require_ray():
     try:
         import ray  # the optional extra
     except ImportError:
@@ -53,7 +53,7 @@ def _init(ray, address: str, workers: int | None) -> bool:
 
 def ray_outcomes(address: str, workers: int | None, backend: str, settings: WorkerSettings,
                  tasks: list[dict]) -> Iterator[dict]:
-    ray = _ray()
+    ray = require_ray()
     if not tasks:
         return
     started = _init(ray, address, workers)

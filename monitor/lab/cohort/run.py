@@ -88,6 +88,10 @@ def plan(ledger: CohortLedger, cohort_id: str, recordings: list[Recording], shas
 
 def run_cohort(opts: CohortOptions, log: Callable[[str], None] = print) -> CohortReport:
     recordings = read_source(opts.source)
+    if opts.ray:
+        from monitor.lab.cohort.ray_backend import require_ray  # lazy: Ray is an optional extra
+
+        require_ray()  # refused before anything is marked in the ledger
     cohort_id = opts.cohort_id or default_cohort_id(opts.source)
     settings = _settings(opts)
     shash = settings_hash(settings)
