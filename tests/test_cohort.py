@@ -39,6 +39,14 @@ def _analyse(folder, store, *extra, timeout=600):
     return r, json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def _start_cohort(cohort_dir, store):
+    """``cohort analyze`` with one worker in its own process group (so a test can kill it all)."""
+    env = dict(os.environ, FACEMONITOR_STORE=str(store))
+    return subprocess.Popen([sys.executable, "-m", "monitor", "cohort", "analyze", str(cohort_dir), "--cohort", "c1",
+                             "--workers", "1", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
 @pytest.mark.timeout(900)
 def test_a_cohort_on_two_workers_records_each_recording_once_and_a_rerun_skips_them(cohort_dir, tmp_path):
     store = tmp_path / "store"
@@ -113,10 +121,7 @@ def test_the_cohort_table_matches_the_sessions_and_groups_compare(cohort_dir, tm
 def test_a_driver_killed_mid_way_loses_nothing_and_a_rerun_finishes_each_recording_once(cohort_dir, tmp_path):
     (cohort_dir / "p9_broken.mp4").unlink()
     store = tmp_path / "store"
-    env = dict(os.environ, FACEMONITOR_STORE=str(store))
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "cohort", "analyze", str(cohort_dir), "--cohort", "c1",
-                             "--workers", "1", "--json"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = _start_cohort(cohort_dir, store)
     deadline = time.monotonic() + 300
     done = 0
     while time.monotonic() < deadline and done < 1:
@@ -183,10 +188,7 @@ def _children(pid: int) -> list[int]:
 def test_a_worker_killed_mid_way_is_replaced_and_every_recording_completes(cohort_dir, tmp_path):
     (cohort_dir / "p9_broken.mp4").unlink()
     store = tmp_path / "store"
-    env = dict(os.environ, FACEMONITOR_STORE=str(store))
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "cohort", "analyze", str(cohort_dir), "--cohort", "c1",
-                             "--workers", "1", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = _start_cohort(cohort_dir, store)
     try:
         deadline, killed = time.monotonic() + 300, None
         while killed is None and time.monotonic() < deadline:
