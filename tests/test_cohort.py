@@ -226,3 +226,9 @@ def test_ray_missing_is_a_clear_error_naming_the_extra(cohort_dir, tmp_path):
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1] == "error: --ray needs Ray: pip install 'facemonitor[cohort]'"
     assert not (tmp_path / "s" / "facemonitor.sqlite3").exists()  # refused before anything was recorded
+
+
+def test_an_unknown_backend_is_refused_once_before_anything_is_recorded(cohort_dir, tmp_path):
+    r = run_cli("cohort", "analyze", cohort_dir, "--store", tmp_path / "s", "--backend", "nope")
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error: unknown backend 'nope'")
+    assert not (tmp_path / "s" / "facemonitor.sqlite3").exists()

@@ -214,11 +214,15 @@ class SessionLoop:
             self.last_progress = now
         return False
 
-    def _flush_progress(self) -> None:
+    def _flush_pending(self) -> None:
+        """Events and 3D-CNN outputs not yet in the store."""
         self.store.add_events(self.sid, self.pending.events)
         self.pending.events.clear()
         self.store.add_clip_outputs(self.sid, self.pending.clips)
         self.pending.clips.clear()
+
+    def _flush_progress(self) -> None:
+        self._flush_pending()
         self.store.update_progress(self.sid, self.counts.frames, self.counts.faces, len(self.mailbox.dropped_ids))
 
     # -- the end -----------------------------------------------------------------------------------
@@ -231,7 +235,7 @@ class SessionLoop:
         self.pending.events.extend(("frame_dropped", f"{self.opts.mode} mode", fid) for fid in self.mailbox.dropped_ids)
         if error:
             self.pending.events.append(("session_error", error, None))
-        self._flush_progress()
+        self._flush_pending()  # the counts go in with finish_session below
         summary = self._summary(status)
         c = self.counts
         dropped = len(self.mailbox.dropped_ids)

@@ -23,6 +23,7 @@ from monitor import __version__
 from monitor.errors import UsageError
 from monitor.lab.cohort.source import Recording, read_source, settings_hash
 from monitor.lab.cohort.worker import WorkerSettings, analyse_in_pool, init_pool_worker
+from monitor.session.run import check_backend
 from monitor.store.cohorts import CohortLedger
 from monitor.store.db import Store
 
@@ -92,6 +93,7 @@ def run_cohort(opts: CohortOptions, log: Callable[[str], None] = print) -> Cohor
         from monitor.lab.cohort.ray_backend import require_ray  # lazy: Ray is an optional extra
 
         require_ray()  # refused before anything is marked in the ledger
+    check_backend(opts.backend)  # likewise an unknown or uninstalled backend, once, not per recording
     cohort_id = opts.cohort_id or default_cohort_id(opts.source)
     settings = _settings(opts)
     shash = settings_hash(settings)
