@@ -95,9 +95,10 @@ def mjpeg_frames(count: int, size: tuple[int, int] = (64, 48)) -> list[bytes]:
     return out
 
 
-def serve_mjpeg(pictures: list[bytes]) -> Handler:
+def serve_mjpeg(pictures: list[bytes], hang_s: float = 0.0) -> Handler:
     """A live MJPEG stream (multipart/x-mixed-replace) that sends ``pictures`` from the first on each
-    connection, then closes it (as a camera server restarting a finite clip would)."""
+    connection, then closes it (as a camera server restarting a finite clip would), or first keeps it
+    open sending nothing for ``hang_s`` (a stalled camera)."""
 
     def handle(req: http.server.BaseHTTPRequestHandler, n: int) -> None:
         req.send_response(200)
@@ -106,5 +107,7 @@ def serve_mjpeg(pictures: list[bytes]) -> Handler:
         for jpg in pictures:
             req.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg))
             req.wfile.write(jpg + b"\r\n")
+        req.wfile.flush()
+        time.sleep(hang_s)
 
     return handle

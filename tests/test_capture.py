@@ -342,3 +342,15 @@ def test_a_stream_that_stops_decoding_backs_off_and_gives_up_within_the_bound(sa
     assert tries.max() >= 0.35 and tries.max() > 3 * tries.min(), "the wait between tries grows"
     kinds = [e[1] for e in t.stats.events]
     assert kinds[0] == "source_disconnected" and kinds[-1] == "source_lost"
+
+
+@pytest.mark.timeout(60)
+def test_a_live_stream_that_stalls_is_reported_and_given_up():
+    with MediaServer(serve_mjpeg(mjpeg_frames(5), hang_s=12)) as server:
+        t0 = time.monotonic()
+        t, got = read_all(server.url, give_up_after_s=2.0, reconnect_every_s=0.1)
+        took = time.monotonic() - t0
+    assert len(got) == 5 and isinstance(t.error, SourceError)
+    kinds = [e[1] for e in t.stats.events]
+    assert kinds[0] == "source_stalled" and kinds[-1] == "source_lost", kinds
+    assert took < 11, "the stall is noticed within the read timeout (5 s), not when the server lets go"
