@@ -213,3 +213,10 @@ def test_a_truncated_video_ends_incomplete_with_an_event(sample_frames, tmp_path
     with Store(store_dir) as store:
         assert store.get_session(out["session_id"]).status == "incomplete"
         assert "source_truncated" in [e["kind"] for e in store.events(out["session_id"])]
+
+
+@pytest.mark.timeout(60)
+def test_a_source_timeout_that_is_not_positive_is_refused(sample_video, store_dir):
+    r = run_cli("analyze", sample_video, "--source-timeout", "0", store=store_dir)
+    assert r.returncode == 2 and r.stderr.strip() == "error: --source-timeout must be above 0 seconds, not 0.0"
+    assert not (store_dir / "facemonitor.sqlite3").exists(), "refused before anything was recorded"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from monitor.cli.common import add_session_args, session_options
-from monitor.errors import SessionIncomplete
+from monitor.errors import SessionIncomplete, UsageError
 from monitor.protocol.steps import read_steps
 
 
@@ -29,6 +29,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     from monitor.report.text import format_result  # lazy: numba, pyarrow (the measures summary)
     from monitor.session.run import run_session  # lazy: numba, cv2 and zmq load only for commands that analyse
 
+    if not args.source_timeout > 0:
+        raise UsageError(f"--source-timeout must be above 0 seconds, not {args.source_timeout}")
     step_at = read_steps(args.steps) if args.steps else None
     opts = session_options(args, args.path, cnn_mode="all", realtime=args.realtime, max_seconds=args.max_seconds,
                            step_at=step_at, source_timeout_s=args.source_timeout)
