@@ -195,3 +195,28 @@ def test_a_bad_steps_file_is_one_error_line_before_anything_runs(sample_video, s
     r = run_cli("analyze", sample_video, "--steps", steps, store=store_dir)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and message in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and not (store_dir / "facemonitor.sqlite3").exists()
+
+
+@pytest.mark.timeout(240)
+def test_a_truncated_video_ends_incomplete_with_an_event(sample_frames, tmp_path, store_dir):
+    """A video cut short is not `complete`: the session keeps what decoded, says what is missing."""
+    pytest.importorskip("av")
+    from monitor.lab.attack.media import cut, write_timed_video
+
+    frames = [cv2.resize(f, (320, 180), interpolation=cv2.INTER_AREA) for f in sample_frames[:30]]
+    bad = cut(write_timed_video(tmp_path / "good.mp4", frames, np.arange(30) / 30), tmp_path / "cut.mp4", 0.5)
+    r = run_cli("analyze", bad, "--json", store=store_dir)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.count("error:") == 1 and "truncated media" in r.stderr and "of 30 the container lists" in r.stderr
+    out = json.loads(r.stdout)
+    assert out["status"] == "incomplete" and 0 < out["frames"] < 30
+    with Store(store_dir) as store:
+        assert store.get_session(out["session_id"]).status == "incomplete"
+        assert "source_truncated" in [e["kind"] for e in store.events(out["session_id"])]
+
+
+@pytest.mark.timeout(60)
+def test_a_source_timeout_that_is_not_positive_is_refused(sample_video, store_dir):
+    r = run_cli("analyze", sample_video, "--source-timeout", "0", store=store_dir)
+    assert r.returncode == 2 and r.stderr.strip() == "error: --source-timeout must be above 0 seconds, not 0.0"
+    assert not (store_dir / "facemonitor.sqlite3").exists(), "refused before anything was recorded"

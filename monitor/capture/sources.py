@@ -17,6 +17,7 @@ from monitor.errors import SourceError
 
 OPEN_TIMEOUT_MS = 5000
 READ_TIMEOUT_MS = 5000
+MAX_FRAME_SIDE = 4096  # px on the long side; larger frames are downscaled before they go on the wire
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def open_capture(spec: SourceSpec) -> cv2.VideoCapture:
             raise SourceError(f"{path}: is a directory, not a video file")
         if path.stat().st_size == 0:
             raise SourceError(f"{path}: file is empty (0 bytes)")
-        if path.suffix.lower() in IMAGE_SUFFIXES:
+        if path.suffix.lower() in IMAGE_SUFFIXES or cv2.haveImageReader(str(path)):  # a photo, whatever its name
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
                 raise SourceError(f"{path}: not a readable image (unknown format, or truncated/corrupt)")
@@ -90,12 +91,32 @@ def open_capture(spec: SourceSpec) -> cv2.VideoCapture:
         cap = cv2.VideoCapture(spec.value, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             raise SourceError(f"{spec.value}: stream unreachable or not a video (gave up after {OPEN_TIMEOUT_MS // 1000} s)")
-        return cap
+        ok, first = cap.read()
+        if not ok:
+            cap.release()
+            raise SourceError(f"{spec.value}: the stream opened but no frame could be decoded (not a video, an "
+                              "unsupported codec, or a recording the server cannot serve in pieces)")
+        return Prefetched(cap, first)
     index = int(spec.value)
     cap = cv2.VideoCapture(index)
     if not cap.isOpened():
         raise SourceError(f"camera {index}: not found (no such device, or it is in use)")
     return cap
+
+
+def bounded(image: np.ndarray, max_side: int = MAX_FRAME_SIDE) -> np.ndarray:
+    """The frame itself, or, when its long side exceeds ``max_side``, a copy downscaled to it (the
+    measures are scaled by the iris, so they do not depend on the resolution)."""
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    scale = max_side / max(h, w)
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def plausible_fps(fps: float) -> float:
+    """A source's frame rate, or 30 when it gives none that is plausible."""
+    return fps if fps and 1 <= fps <= 1000 else 30.0
 
 
 def read_rgb_frames(path: str | Path, limit: int | None = None) -> tuple[list[np.ndarray], float]:
@@ -112,4 +133,4 @@ def read_rgb_frames(path: str | Path, limit: int | None = None) -> tuple[list[np
             frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
     finally:
         cap.release()
-    return frames, (fps if fps and 1 <= fps <= 1000 else 30.0)
+    return frames, plausible_fps(fps)

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from monitor.cli.common import add_session_args, session_options
-from monitor.errors import SessionIncomplete
+from monitor.errors import SessionIncomplete, UsageError
 from monitor.protocol.steps import read_steps
 
 
@@ -17,6 +17,8 @@ def add_parser(sub) -> None:
     a.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     a.add_argument("--realtime", action="store_true", help="read files at their own frame rate")
     a.add_argument("--max-seconds", type=float, help="stop after this much media time")
+    a.add_argument("--source-timeout", type=float, default=30.0, metavar="S",
+                   help="give up on a camera or stream after S seconds without a frame, reconnecting meanwhile (default 30)")
     a.add_argument("--steps", type=Path, metavar="FILE",
                    help="label a recorded protocol video: CSV lines start_s,end_s,step (see docs/measures.md)")
     add_session_args(a)
@@ -27,9 +29,11 @@ def run_analyze(args: argparse.Namespace) -> int:
     from monitor.report.text import format_result  # lazy: numba, pyarrow (the measures summary)
     from monitor.session.run import run_session  # lazy: numba, cv2 and zmq load only for commands that analyse
 
+    if not args.source_timeout > 0:
+        raise UsageError(f"--source-timeout must be above 0 seconds, not {args.source_timeout}")
     step_at = read_steps(args.steps) if args.steps else None
     opts = session_options(args, args.path, cnn_mode="all", realtime=args.realtime, max_seconds=args.max_seconds,
-                           step_at=step_at)
+                           step_at=step_at, source_timeout_s=args.source_timeout)
     try:
         result = run_session(opts)
     except SessionIncomplete as e:

@@ -83,6 +83,7 @@ class SessionLoop:
         self.mailbox = FrameMailbox(opts.mode, block=not spec.is_device)
         self.capture = CaptureThread(spec, self.mailbox, capture=cap, realtime=opts.realtime or spec.is_device,
                                      repeat=opts.repeat, max_seconds=opts.max_seconds,
+                                     give_up_after_s=opts.source_timeout_s,
                                      on_event=lambda kind, detail, frame: self.pending.events.append((kind, detail, frame)))
         self.stream = uuid.uuid4()
         self.stages = StageTimes()
@@ -105,6 +106,8 @@ class SessionLoop:
             return "incomplete", "interrupted"
         if self.capture.error is not None:
             return "incomplete", f"source failed: {self.capture.error}"
+        if self.capture.shortfall is not None:  # damaged or truncated media: frames the container lists are missing
+            return "incomplete", self.capture.shortfall
         return "complete", None
 
     def _loop(self) -> None:

@@ -36,6 +36,7 @@ class SessionOptions:
     person: str | None = None
     window: int = 3  # frames in flight
     reply_timeout_s: float = 30.0
+    source_timeout_s: float = 30.0  # a camera or stream that gives no frame this long (reconnecting) ends the session
     on_result: Callable[[dict], None] | None = None  # called with each series row (live display)
     on_preview: Callable | None = None  # called with (BGR image, landmarks or None) for a preview window
     step_at: Callable[[float], str] | None = None  # media seconds → protocol step name ("" for none)
