@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from monitor import DISCLAIMER
+from monitor.protocol.steps import ALL_STEPS
 from monitor.report.numbers import fmt
 from monitor.report.tables import TREND_MEASURES, TrendPoint, session_values, step_table, trend
 from monitor.report.writers import export_session
@@ -21,6 +22,8 @@ from monitor.store.db import SessionRow, Store
 
 EARLIER_SHOWN = 5  # earlier sessions of the same person listed under a result
 SESSIONS_LISTED = 500  # at most this many sessions in the Review tab's list
+STEP_ROW_PX = 40  # a generous height of one row of the steps table on the page
+STEPS_TABLE_PX = STEP_ROW_PX * (len(ALL_STEPS) + 1)  # the steps table shows every step without scrolling
 STEP_COLUMNS = {"step": "step", "status": "status", "counted_s": "counted (s)", "attempts": "attempts",
                 "eye_aperture_left_mm": "eye opening L (mm)", "eye_aperture_right_mm": "eye opening R (mm)",
                 "mrd1_left_mm": "MRD1 L (mm)", "mrd1_right_mm": "MRD1 R (mm)",

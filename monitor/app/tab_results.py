@@ -10,6 +10,7 @@ import gradio as gr
 import pandas as pd
 
 from monitor.app.core import AppCore
+from monitor.app.review import STEPS_TABLE_PX
 from monitor.report.plots import plot_fatigue, plot_session
 
 EXPORT_FORMATS = ("csv", "json", "pdf")
@@ -44,7 +45,7 @@ def show_results(core: AppCore, sid: str) -> ResultsShown:
 def build(core: AppCore) -> ResultsTab:
     with gr.Tab("Results", id="results"):
         text = gr.Markdown("No finished check yet.", elem_id="results-text")
-        steps = gr.Dataframe(label="Steps", interactive=False, elem_id="results-steps")
+        steps = gr.Dataframe(label="Steps", interactive=False, elem_id="results-steps", max_height=STEPS_TABLE_PX)
         with gr.Row():
             fatigue = gr.Plot(label="Fatigability")
             session = gr.Plot(label="Eyelids over the session")

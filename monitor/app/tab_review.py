@@ -13,7 +13,7 @@ import gradio as gr
 
 from monitor.app.core import AppCore
 from monitor.app.outputs import KEEP, Outputs, listen
-from monitor.app.review import SessionFilter, notes_markdown, session_table
+from monitor.app.review import STEPS_TABLE_PX, SessionFilter, notes_markdown, session_table
 from monitor.app.tab_results import EXPORT_FORMATS, wire_exports
 from monitor.errors import FacemonitorError
 from monitor.report.plots import plot_fatigue, plot_session, plot_trend
@@ -92,7 +92,7 @@ def _sessions_block(core: AppCore) -> dict:
         c["chosen"] = gr.Dropdown([], label="Open session", elem_id="review-session", allow_custom_value=True)
         c["open"] = gr.Button("Open", elem_id="review-open")
     c["text"] = gr.Markdown("", elem_id="review-text")
-    c["steps"] = gr.Dataframe(interactive=False, label="Steps")
+    c["steps"] = gr.Dataframe(interactive=False, label="Steps", max_height=STEPS_TABLE_PX, elem_id="review-steps")
     with gr.Row():
         c["plot"] = gr.Plot(label="Eyelids over the session (replay)")
         c["fatigue"] = gr.Plot(label="Fatigability")

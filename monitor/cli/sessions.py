@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from engines.util import atomic_write
 from monitor import DISCLAIMER
 from monitor.errors import UsageError
 from monitor.report.numbers import fmt
@@ -32,7 +33,7 @@ def add_parser(sub) -> None:
     sf.set_defaults(run=run_fatigue)
     sx = ss.add_parser("export")
     sx.add_argument("id")
-    sx.add_argument("--format", choices=("csv", "json"), default="csv")
+    sx.add_argument("--format", choices=("csv", "json", "pdf"), default="csv")
     sx.add_argument("--out", type=Path, help="output file (default: <id>.<format> in the current folder)")
     sx.add_argument("--landmarks", action="store_true", help="include the 478×3 landmarks (JSON only)")
     sx.set_defaults(run=run_export)
@@ -89,10 +90,23 @@ def _session_and_series(args: argparse.Namespace):
 def run_export(args: argparse.Namespace) -> int:
     from monitor.report.writers import export_series  # lazy: pyarrow, numba (the report tables)
 
+    if args.format == "pdf":
+        return _export_pdf(args)
     row, table = _session_and_series(args)
     out = args.out or Path(f"{row.id}.{args.format}")
     export_series(table, out, args.format, args.landmarks, meta=row.as_dict())
     print(f"wrote {table.num_rows} frames to {out}")
+    return 0
+
+
+def _export_pdf(args: argparse.Namespace) -> int:
+    from monitor.report.pdf import pdf_report  # lazy: matplotlib (the report's pages)
+
+    with _store(args) as store:
+        row = store.get_session(args.id)
+        out = args.out or Path(f"{row.id}.pdf")
+        atomic_write(out, pdf_report(store, row))
+    print(f"wrote the clinician report of session {row.id} to {out}")
     return 0
 
 

@@ -40,7 +40,7 @@ def export_series(table, out: Path, fmt: str, landmarks: bool, meta: dict) -> No
 def export_session(store: Store, session_id: str, fmt: str) -> Path:
     """Write a session export into the store's exports folder: csv (the per-frame series without
     landmarks), json (session, steps, notes, events, summary) or pdf (a readable report)."""
-    from monitor.report.pdf import pdf_report  # lazy: fpdf and matplotlib only for a PDF
+    from monitor.report.pdf import pdf_report  # lazy: matplotlib only for a PDF
 
     row = store.get_session(session_id)
     dest = store.exports_dir / f"{row.id}.{fmt}"
