@@ -1,8 +1,9 @@
-"""The Gradio page: ``build_app(core) -> gr.Blocks`` assembles the four tabs over an AppCore, and
+"""The Gradio page: ``build_app(core) -> gr.Blocks`` assembles the five tabs over an AppCore, and
 ``HEAD`` is the page's script (the browser camera over WebRTC), given to the server with the page.
 
 Tabs, one module each: Check (monitor/app/tab_check.py: set-up, live preview, instruction, controls,
-live curves, and the timer), Results (tab_results.py), Review (tab_review.py) and About (tab_about.py).
+live curves, and the timer), Results (tab_results.py), Review (tab_review.py), Photos (tab_photos.py) and
+About (tab_about.py).
 The live preview is an <img> on the MJPEG route (monitor/app/server.py), so no frame passes through
 Gradio; the timer reads a snapshot of the check four times a second.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import gradio as gr
 
 from monitor import DISCLAIMER
-from monitor.app import tab_about, tab_check, tab_results, tab_review
+from monitor.app import tab_about, tab_check, tab_photos, tab_results, tab_review
 from monitor.app.core import AppCore
 
 # the browser camera: getUserMedia → RTCPeerConnection → POST /webrtc/offer (no STUN: loopback/LAN)
@@ -49,6 +50,7 @@ def build_app(core: AppCore) -> gr.Blocks:
             check = tab_check.build(core)
             results = tab_results.build(core)
             review = tab_review.build(core)
+            tab_photos.build(core)
             tab_about.build()
         tab_check.wire_timer(core, check, results, review, tabs)
     return demo

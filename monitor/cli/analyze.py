@@ -1,4 +1,5 @@
-"""``facemonitor analyze``: a video file, stream or camera into a new session, its result printed."""
+"""``facemonitor analyze``: a video file, photo, palsy photo set, stream or camera into a new session, its
+result printed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from monitor.protocol.steps import read_steps
 
 def add_parser(sub) -> None:
     a = sub.add_parser("analyze", help="analyse a video file or stream into a session")
-    a.add_argument("path", help="video file, rtsp/http URL, or camera index")
+    a.add_argument("path", nargs="?", help="video file, photo, rtsp/http URL, or camera index")
+    a.add_argument("--photo-set", nargs="+", metavar="DIR|FILE",
+                   help="a facial-palsy photo set (a folder, photos named after their poses, or a poses.json/.csv "
+                        "manifest) into one session with a step per pose (see docs/measures.md)")
     a.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     a.add_argument("--realtime", action="store_true", help="read files at their own frame rate")
     a.add_argument("--max-seconds", type=float, help="stop after this much media time")
@@ -31,6 +35,10 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     if not args.source_timeout > 0:
         raise UsageError(f"--source-timeout must be above 0 seconds, not {args.source_timeout}")
+    if args.photo_set is not None:
+        return run_photo_set_command(args)
+    if args.path is None:
+        raise UsageError("analyze needs a PATH (video file, photo, URL or camera index) or --photo-set")
     step_at = read_steps(args.steps) if args.steps else None
     opts = session_options(args, args.path, cnn_mode="all", realtime=args.realtime, max_seconds=args.max_seconds,
                            step_at=step_at, source_timeout_s=args.source_timeout)
@@ -41,4 +49,26 @@ def run_analyze(args: argparse.Namespace) -> int:
             print(json.dumps(e.result.as_json()))
         raise
     print(json.dumps(result.as_json()) if args.json else format_result(result.as_json()))
+    return 0
+
+
+def run_photo_set_command(args: argparse.Namespace) -> int:
+    """``analyze --photo-set``: the photos checked and named by pose, then one session."""
+    from monitor.capture.photo_set import find_photo_set  # lazy: cv2 loads only for commands that analyse
+    from monitor.report.photos import format_photo_set  # lazy: numba, pyarrow (the measures summary)
+    from monitor.session.run import run_photo_set  # lazy: numba, cv2 and zmq load only for commands that analyse
+
+    if args.path is not None:
+        raise UsageError(f"give either PATH or --photo-set, not both (got {args.path})")
+    if args.steps or args.realtime or args.max_seconds is not None:
+        raise UsageError("--steps, --realtime and --max-seconds do not apply to a photo set (its poses are its steps)")
+    photos = find_photo_set(args.photo_set)
+    opts = session_options(args, photos.source, cnn_mode="all")
+    try:
+        result = run_photo_set(opts, photos)
+    except SessionIncomplete as e:
+        if e.result is not None:
+            print(json.dumps(e.result.as_json()) if args.json else format_photo_set(e.result.as_json()))
+        raise
+    print(json.dumps(result.as_json()) if args.json else format_photo_set(result.as_json()))
     return 0

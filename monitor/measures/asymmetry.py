@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from monitor.measures.face_model import SIDES
+from monitor.protocol import poses as P
 from monitor.protocol import steps as S
 
 
@@ -42,7 +43,10 @@ MOVEMENTS = {
     S.SHOWING_TEETH: ("commissure_excursion", +1),
     "happiness": ("commissure_excursion", +1),
     S.WHISTLING: ("commissure_excursion", -1),
+    P.SNARL: ("dental_show", +1, "mm2"),  # the upper lip lifts off the teeth (photo sets)
+    P.LOWER_LIP_DEPRESSION: ("dental_show", +1, "mm2"),  # the lower lip uncovers the lower teeth (photo sets)
 }
+MOVEMENT_NOISE = {"mm": 1.0, "mm2": 5.0}  # below this difference in movement no side is named
 
 
 def column(stem: str, side: str, unit: str = "mm") -> str:
@@ -82,8 +86,9 @@ def static_asymmetry(medians: dict[str, float]) -> dict:
     return out
 
 
-def movement(step_medians: dict[str, float], neutral: dict[str, float], stem: str, sign: int, side: str) -> float | None:
-    col = column(stem, side)
+def movement(step_medians: dict[str, float], neutral: dict[str, float], stem: str, sign: int, side: str,
+             unit: str = "mm") -> float | None:
+    col = column(stem, side, unit)
     a, b = step_medians.get(col), neutral.get(col)
     if not (finite(a) and finite(b)):
         return None
@@ -91,15 +96,17 @@ def movement(step_medians: dict[str, float], neutral: dict[str, float], stem: st
 
 
 def dynamic_asymmetry(per_step: dict[str, dict], neutral: dict[str, float]) -> dict:
-    """Each side's movement from the neutral baseline in each movement step present, in mm."""
+    """Each side's movement from the neutral baseline in each movement step present, in mm (mm² for
+    dental show)."""
     out = {}
-    for step, (stem, sign) in MOVEMENTS.items():
+    for step, (stem, sign, *unit) in MOVEMENTS.items():
         if step not in per_step:
             continue
-        mv = {s: movement(per_step[step], neutral, stem, sign, s) for s in SIDES}
-        c = compare(mv["left"], mv["right"], True, 1.0)
+        unit = unit[0] if unit else "mm"
+        mv = {s: movement(per_step[step], neutral, stem, sign, s, unit) for s in SIDES}
+        c = compare(mv["left"], mv["right"], True, MOVEMENT_NOISE[unit])
         if c is not None:
-            c["measure"] = f"{stem}_mm"
+            c["measure"] = f"{stem}_{unit}"
             out[step] = c
     return out
 

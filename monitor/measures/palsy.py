@@ -3,8 +3,10 @@
 eFace (Banks et al., Plast Reconstr Surg 2015) grades static, dynamic and synkinesis items on
 0–100 where 100 is normal; Auto-eFace (Miller et al. 2018) computes them from Emotrics landmark
 measures. The items here follow that idea with formulas a reader can check: each item compares the
-weaker side with the stronger side in one measure. Items that landmarks cannot measure (nasolabial
-fold depth, platysma) are left out and listed. The House–Brackmann grade (House & Brackmann 1985) is
+weaker side with the stronger side in one measure, from the steps present (a video's protocol
+steps, or a photo set's poses: monitor.protocol.poses); items whose pose is missing are listed.
+Items that landmarks cannot measure (nasolabial fold depth, mentalis, platysma) are left out and
+listed. The House–Brackmann grade (House & Brackmann 1985) is
 estimated from the same movement ratios with the thresholds documented in docs/measures.md. These
 are estimates for tracking, not a clinician's grade.
 """
@@ -12,10 +14,19 @@ are estimates for tracking, not a clinician's grade.
 from __future__ import annotations
 
 from monitor.measures.asymmetry import SIDES, column, finite, movement
+from monitor.protocol import poses as P
 from monitor.protocol import steps as S
 
-NOT_MEASURED = ("static: nasolabial fold", "dynamic: nasolabial fold with smile", "dynamic: lower lip (EEE)",
-                "synkinesis: mentalis", "synkinesis: platysmal")
+NOT_MEASURED = ("static: nasolabial fold", "dynamic: nasolabial fold with smile", "synkinesis: mentalis",
+                "synkinesis: platysmal")
+# dynamic items: (item, step, measure stem, sign of movement, unit); the lower lip (eFace's "EEE")
+# from the lower-lip-depression photo: the lower teeth it uncovers on each side (dental show, mm²)
+DYNAMIC_ITEMS = (("brow_elevation", S.RAISING_EYEBROWS, "brow_height", +1, "mm"),
+                 ("gentle_eye_closure", S.EYES_CLOSED, "eye_aperture_raw", -1, "mm"),
+                 ("full_eye_closure", S.EYES_CLOSED_FIRMLY, "eye_aperture_raw", -1, "mm"),
+                 ("oral_commissure_with_smile", S.SHOWING_TEETH, "commissure_excursion", +1, "mm"),
+                 ("lower_lip_depression", P.LOWER_LIP_DEPRESSION, "dental_show", +1, "mm2"))
+OCULAR_SYNKINESIS_STEPS = (S.SHOWING_TEETH, S.WHISTLING)  # mouth movements that may narrow an eye
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -41,8 +52,40 @@ def _both(med: dict, stem: str) -> tuple:
     return med.get(column(stem, "left")), med.get(column(stem, "right"))
 
 
+def _ocular_synkinesis(per_step: dict[str, dict], rest: dict) -> float | None:
+    """100 minus the extra narrowing of one eye over the other (in % of the wider resting fissure)
+    during a mouth movement (smile, pucker); the worst of those present."""
+    fiss = _both(rest, "eye_aperture_raw")
+    if not all(finite(f) and f for f in fiss):
+        return None
+    scores = []
+    for step in OCULAR_SYNKINESIS_STEPS:
+        if step in per_step:
+            narrow = {s: movement(per_step[step], rest, "eye_aperture_raw", -1, s) for s in SIDES}
+            if all(v is not None for v in narrow.values()):
+                scores.append(max(0.0, 100.0 * (1.0 - abs(narrow["left"] - narrow["right"]) / max(fiss))))
+    return min(scores) if scores else None
+
+
+def _missing_poses(per_step: dict[str, dict]) -> dict[str, str]:
+    """Each item left out for want of a pose → the photo-set pose(s) it needs."""
+    def name(step: str) -> str:
+        pose = P.pose_for_step(step)
+        return pose.name if pose else step
+
+    out = {f"dynamic:{item}": name(step) for item, step, *_ in DYNAMIC_ITEMS if step not in per_step}
+    if not any(s in per_step for s in OCULAR_SYNKINESIS_STEPS):
+        out["synkinesis:ocular"] = " or ".join(name(s) for s in OCULAR_SYNKINESIS_STEPS)
+    lacking = [name(s) for s in (S.EYES_CLOSED_FIRMLY, S.SHOWING_TEETH) if s not in per_step]
+    if lacking:
+        out["synkinesis:midfacial"] = " and ".join(lacking)
+    return out
+
+
 def eface(per_step: dict[str, dict]) -> dict | None:
-    """eFace-style items and sub-scores from per-step medians; None without a neutral step."""
+    """eFace-style items and sub-scores from per-step medians, from the steps present; None without
+    a neutral step (rest). ``from_steps`` lists the steps used, ``missing_poses`` the items left out
+    for want of a pose."""
     rest = per_step.get(S.NEUTRAL)
     if rest is None:
         return None
@@ -53,23 +96,15 @@ def eface(per_step: dict[str, dict]) -> dict | None:
     }
     dyn = {}
     mv = {}
-    for item, step, stem, sign in (("brow_elevation", S.RAISING_EYEBROWS, "brow_height", +1),
-                                   ("gentle_eye_closure", S.EYES_CLOSED, "eye_aperture_raw", -1),
-                                   ("full_eye_closure", S.EYES_CLOSED_FIRMLY, "eye_aperture_raw", -1),
-                                   ("oral_commissure_with_smile", S.SHOWING_TEETH, "commissure_excursion", +1)):
+    for item, step, stem, sign, unit in DYNAMIC_ITEMS:
         if step in per_step:
-            m = {s: movement(per_step[step], rest, stem, sign, s) for s in SIDES}
+            m = {s: movement(per_step[step], rest, stem, sign, s, unit) for s in SIDES}
             mv[item] = m
             dyn[item] = _ratio(m["left"], m["right"])
     syn = {}
-    smile = per_step.get(S.SHOWING_TEETH)
-    if smile is not None:
-        # ocular synkinesis: the eye narrows on one side more than the other while smiling
-        narrow = {s: movement(smile, rest, "eye_aperture_raw", -1, s) for s in SIDES}
-        fiss = _both(rest, "eye_aperture_raw")
-        if all(v is not None for v in narrow.values()) and all(finite(f) and f for f in fiss):
-            extra = abs(narrow["left"] - narrow["right"]) / max(fiss)
-            syn["ocular"] = max(0.0, 100.0 * (1.0 - extra))
+    ocular = _ocular_synkinesis(per_step, rest)
+    if ocular is not None:
+        syn["ocular"] = ocular
     closing = per_step.get(S.EYES_CLOSED_FIRMLY)
     if closing is not None and "oral_commissure_with_smile" in mv:
         pull = {s: movement(closing, rest, "commissure_excursion", +1, s) for s in SIDES}
@@ -87,6 +122,8 @@ def eface(per_step: dict[str, dict]) -> dict | None:
         "static": mean(static), "dynamic": mean(dyn), "synkinesis": mean(syn), "total": mean(items),
         "items": {k: None if v is None else round(v, 1) for k, v in items.items()},
         "not_measured": list(NOT_MEASURED),
+        "from_steps": [s for s in (S.NEUTRAL, *(i[1] for i in DYNAMIC_ITEMS), S.WHISTLING) if s in per_step],
+        "missing_poses": _missing_poses(per_step),
     }
 
 

@@ -170,8 +170,11 @@ class SessionSummary:
         out.update(face_fraction=self.face_fraction, frames_with_multiple_faces=self.frames_with_multiple_faces)
         if not self.face_found:
             return out
-        out.update(measures=self.measures, eye_status=self.eye_status, blinks=self.blinks, asymmetry=self.asymmetry,
-                   steps={k: v.as_dict() for k, v in self.steps.items()}, gaze=self.gaze, palsy=self.palsy)
+        out.update(measures=self.measures, eye_status=self.eye_status)
+        if self.blinks:  # photos have no blink rate
+            out["blinks"] = self.blinks
+        out.update(asymmetry=self.asymmetry, steps={k: v.as_dict() for k, v in self.steps.items()}, gaze=self.gaze,
+                   palsy=self.palsy)
         for key in ("neutral_medians", "vs_baseline", "cnn"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
@@ -195,9 +198,10 @@ class SessionSummary:
 NO_FRAMES = SessionSummary(False, "no frames were processed")
 
 
-def summarize(table: pa.Table, baseline: dict | None = None) -> SessionSummary:
+def summarize(table: pa.Table, baseline: dict | None = None, still: bool = False) -> SessionSummary:
     """Session-level and per-step figures. ``baseline`` is the person's stored neutral medians
-    (calibration.baseline), compared with this session's neutral window when given."""
+    (calibration.baseline), compared with this session's neutral window when given. ``still``: the
+    frames are photos (no time passes between them), so what needs time (blinks, fatigue) is absent."""
     if table.num_rows == 0:
         return NO_FRAMES
     face = _col(table, "face", bool)
@@ -233,20 +237,22 @@ def summarize(table: pa.Table, baseline: dict | None = None) -> SessionSummary:
         measures={c: _stats(_col(table, c)[face]) for c in STAT_COLUMNS},
         eye_status={c.removeprefix("eye_status_"): _counts(np.array(table.column(c).to_pylist(), object)[face])
                     for c in STATUS_COLUMNS},
-        blinks={"count": blinks, "per_min": round(blinks / span_min, 2)},
+        blinks={} if still else {"count": blinks, "per_min": round(blinks / span_min, 2)},
         asymmetry={"window": rest_name, "static": static, "dynamic": dynamic,
                    "index": asymmetry_index(static, dynamic),
                    "blendshape_left_minus_right_p95": blendshape_side_differences(bs[wins[rest_name]])
                    if rest_name else {}},
-        steps={name: _step_summary(table, name, m, t, per_step[name], bs) for name, m in wins.items() if m.any()},
+        steps={name: _step_summary(table, name, m, t, per_step[name], bs, still) for name, m in wins.items()
+               if m.any()},
         gaze=gaze_excursions(per_step, per_step.get(S.NEUTRAL)),
         palsy={"eface_estimate": grades, "house_brackmann_estimate": house_brackmann(grades)} if grades else None,
         neutral_medians={c: round(v, 4) for c, v in neutral.items() if np.isfinite(v)} if neutral else {},
         vs_baseline=vs_baseline)
 
 
-def _step_summary(table: pa.Table, name: str, m: np.ndarray, t: np.ndarray, medians: dict, bs: np.ndarray) -> StepSummary:
-    fat = fatigue_for_window(table, m) if (name in S.SUSTAINED_GAZE or name == SESSION) else None
+def _step_summary(table: pa.Table, name: str, m: np.ndarray, t: np.ndarray, medians: dict, bs: np.ndarray,
+                  still: bool = False) -> StepSummary:
+    fat = fatigue_for_window(table, m) if (name in S.SUSTAINED_GAZE or name == SESSION) and not still else None
     return StepSummary(int(m.sum()), round(float(t[m][-1] - t[m][0]), 3),
                        {f"{p}_{s}_mm": round(v, 3) for p in PAIRED for s in SIDES
                         if np.isfinite(v := medians.get(f"{p}_{s}_mm", np.nan))},

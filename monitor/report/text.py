@@ -10,8 +10,9 @@ from monitor.report.numbers import fmt
 
 def format_result(r: dict) -> str:
     """A session result (``SessionResult.as_json()`` or a stored row) as the lines the CLI prints."""
+    fps = "" if r["processing_fps"] is None else f"{r['processing_fps']:.1f} fps, "  # photos have no frame rate
     lines = [f"session {r['session_id']} ({r['status']}): {r['frames']} frames, {r['frames_with_face']} with a face, "
-             f"{r['processing_fps'] or 0:.1f} fps, {r['dropped_frames']} dropped"]
+             f"{fps}{r['dropped_frames']} dropped"]
     s = r["summary"] if isinstance(r["summary"], SessionSummary) else SessionSummary.from_dict(r["summary"])
     if not s.face_found:
         lines.append(s.message or "no face found")

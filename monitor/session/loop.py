@@ -80,7 +80,7 @@ class SessionLoop:
             opts.on_start(self.sid)
         self.writer = SeriesWriter(store.session_dir(self.sid))
         self.pending = Pending()
-        self.mailbox = FrameMailbox(opts.mode, block=not spec.is_device)
+        self.mailbox = FrameMailbox(opts.mode.delivery, block=not spec.is_device)
         self.capture = CaptureThread(spec, self.mailbox, capture=cap, realtime=opts.realtime or spec.is_device,
                                      repeat=opts.repeat, max_seconds=opts.max_seconds,
                                      give_up_after_s=opts.source_timeout_s,
@@ -242,10 +242,11 @@ class SessionLoop:
         summary = self._summary(status)
         c = self.counts
         dropped = len(self.mailbox.dropped_ids)
+        fps = None if self.opts.mode.still else round(c.fps, 3)  # photos have no frame rate
         series = self.store.finish_session(self.sid, status, frames=c.frames, frames_with_face=c.faces,
-                                           dropped_frames=dropped, processing_fps=round(c.fps, 3), summary=summary,
+                                           dropped_frames=dropped, processing_fps=fps, summary=summary,
                                            error=error)
-        result = SessionResult(self.sid, status, self.spec.describe(), c.frames, c.faces, c.fps, dropped,
+        result = SessionResult(self.sid, status, self.spec.describe(), c.frames, c.faces, fps, dropped,
                                list(self.mailbox.dropped_ids), self.client.bad_replies,
                                str(series) if series else None, summary, error, c.first_result_s, self.stages)
         if status != "complete":
@@ -260,7 +261,8 @@ class SessionLoop:
         opts = self.opts
         table = self.store.read_series(self.sid)
         baseline = self.store.latest_baseline(opts.person)
-        summary = summarize(table, baseline.as_dict() if baseline else None) if table.num_rows else NO_FRAMES
+        summary = summarize(table, baseline.as_dict() if baseline else None, still=opts.mode.still) \
+            if table.num_rows else NO_FRAMES
         cnn = cnn_summary(table, self.pending.all_clips, self.cnn_info)
         if cnn is not None:
             summary = replace(summary, cnn=cnn)

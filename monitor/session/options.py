@@ -18,6 +18,18 @@ class Mode(StrEnum):
 
     RECORD = "record"  # nothing lost: a file is read only as fast as the engine takes frames
     LIVE = "live"  # the newest frame wins; replaced frames are counted and logged as dropped
+    PHOTO = "photo"  # one photo: a one-frame session, delivered as in record mode
+    PHOTO_SET = "photo_set"  # a palsy photo set: one frame (and one step) per pose, as in record mode
+
+    @property
+    def delivery(self) -> str:
+        """The mailbox's mode: "live" or "record"."""
+        return "live" if self is Mode.LIVE else "record"
+
+    @property
+    def still(self) -> bool:
+        """Photos: no time passes, so measures that need it (rates, fatigue) are left out."""
+        return self in (Mode.PHOTO, Mode.PHOTO_SET)
 
 
 @dataclass(frozen=True)

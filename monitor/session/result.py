@@ -15,7 +15,7 @@ class SessionResult:
     source: str
     frames: int
     frames_with_face: int
-    processing_fps: float
+    processing_fps: float | None  # None for photos
     dropped_frames: int
     dropped_frame_ids: list
     rejected_replies: int
@@ -24,16 +24,21 @@ class SessionResult:
     error: str | None
     first_result_s: float | None
     stages: StageTimes
+    photo_set: dict | None = None  # a photo set's poses (file, step, t_s) and missing poses
 
     def as_json(self) -> dict:
-        return {
+        out = {
             "session_id": self.session_id, "status": self.status, "source": self.source,
             "frames": self.frames, "frames_with_face": self.frames_with_face,
-            "processing_fps": round(self.processing_fps, 2), "dropped_frames": self.dropped_frames,
+            "processing_fps": None if self.processing_fps is None else round(self.processing_fps, 2),
+            "dropped_frames": self.dropped_frames,
             "rejected_replies": self.rejected_replies, "series_path": self.series_path,
             "summary": self.summary.as_dict(), "error": self.error,
             "latency_ms": self.stages.report()["latency"],
         }
+        if self.photo_set is not None:
+            out["photo_set"] = self.photo_set
+        return out
 
 
 @dataclass

@@ -1,21 +1,27 @@
 """One analysis session: source → capture thread → ZeroMQ → engine process → series in the store.
 
 ``run_session`` checks what it can before anything is recorded (source, backend, 3D-CNN model),
-starts or reaches an engine, and hands over to ``monitor.session.loop.SessionLoop``.
+starts or reaches an engine, and hands over to ``monitor.session.loop.SessionLoop``. Photos are
+sessions too: one photo (``run_session``) or a palsy photo set (``run_photo_set``), each photo a
+frame; measures that need time are absent, and a photo without a face leaves the session incomplete.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 
 from engines import BackendUnavailable, create_runner
-from monitor.capture.sources import open_capture, parse_source
+from monitor.capture.photo_set import PhotoSet, read_photos
+from monitor.capture.sources import SourceSpec, open_capture, parse_source
+from monitor.capture.still import PHOTO_SET_FPS, StillImage
 from monitor.engine.local import LocalEngine
 from monitor.engine.options import CnnOptions
-from monitor.errors import EngineError, UsageError
+from monitor.errors import EngineError, SessionIncomplete, UsageError
+from monitor.protocol.run import StepRecord
 from monitor.session.loop import SessionLoop
-from monitor.session.options import SessionOptions
+from monitor.session.options import Mode, SessionOptions
 from monitor.session.result import SessionResult
 from monitor.store.db import Store
 from monitor.transport.client import EngineClient
@@ -23,10 +29,47 @@ from monitor.transport.client import EngineClient
 
 def run_session(opts: SessionOptions) -> SessionResult:
     """Analyse ``opts.source`` into a new session. Raises FacemonitorError for bad input before any
-    session exists; once a session exists, failures mark it incomplete and then raise."""
+    session exists; once a session exists, failures mark it incomplete and then raise. A photo is a
+    one-frame session (mode ``photo``), complete only when the photo has a face."""
     t_start = time.monotonic()
     spec = parse_source(opts.source)
     cap = open_capture(spec)
+    if isinstance(cap, StillImage):
+        opts = replace(opts, mode=Mode.PHOTO)
+    return _run(opts, spec, cap, t_start)
+
+
+def run_photo_set(opts: SessionOptions, photos: PhotoSet) -> SessionResult:
+    """A palsy photo set into one session (mode ``photo_set``): photo i is frame i at t_s = i,
+    labelled with its pose's step; complete only when every photo has a face."""
+    t_start = time.monotonic()
+    cap = StillImage(read_photos(photos), fps=PHOTO_SET_FPS)
+    opts = replace(opts, mode=Mode.PHOTO_SET, step_at=photos.step_at, max_seconds=None, repeat=1)
+    return _run(opts, SourceSpec("file", photos.source), cap, t_start, photos)
+
+
+def _faceless(faces: dict[int, bool], photos: PhotoSet | None) -> str | None:
+    """Why a photo session is not complete: the photos without a face (None when every one has one)."""
+    if photos is None:
+        return None if faces.get(0) else "no face was found in the photo"
+    lost = [f"{p.pose.name} ({p.path.name})" for i, p in enumerate(photos.photos) if not faces.get(i)]
+    return f"no face was found in {len(lost)} of {len(photos.photos)} photos: {', '.join(lost)}" if lost else None
+
+
+def photo_steps(photos: PhotoSet, faces: dict[int, bool]) -> list[StepRecord]:
+    """One step record per photo: ``done`` when it has a face, else ``no_face``; at t_s = its index."""
+    return [StepRecord(i, p.pose.step, "done" if faces.get(i) else "no_face", float(i), float(i), 0.0, 1)
+            for i, p in enumerate(photos.photos)]
+
+
+def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: PhotoSet | None = None) -> SessionResult:
+    faces: dict[int, bool] = {}  # photos: frame id → face found
+    if opts.mode.still:
+        def on_result(row: dict, hook=opts.on_result) -> None:
+            faces[row["frame"]] = bool(row["face"])
+            if hook is not None:
+                hook(row)
+        opts = replace(opts, on_result=on_result)
     store = engine = client = None
     try:
         if opts.cnn is not None:
@@ -58,8 +101,22 @@ def run_session(opts: SessionOptions) -> SessionResult:
         raise
     try:
         loop = SessionLoop(opts, spec, cap, store, client, engine, t_start, pong.get("cnn"))
+        if photos is not None:
+            loop.pending.events.append(("photo_set", json.dumps(photos.as_json()), None))
         status, error = loop.record()
-        return loop.finish(status, error)
+        if status == "complete" and opts.mode.still and (error := _faceless(faces, photos)):
+            status = "incomplete"
+        if photos is not None:  # the Review tab's step table: one row per pose
+            store.save_steps(loop.sid, photo_steps(photos, faces))
+        try:
+            result = loop.finish(status, error)
+        except SessionIncomplete as e:
+            if photos is not None and e.result is not None:
+                e.result.photo_set = photos.as_json()
+            raise
+        if photos is not None:
+            result.photo_set = photos.as_json()
+        return result
     finally:
         client.close()
         if engine:
