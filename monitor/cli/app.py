@@ -11,6 +11,7 @@ from pathlib import Path
 from monitor import DISCLAIMER
 from monitor.cli.common import add_session_args, cnn_options
 from monitor.errors import UsageError
+from monitor.store.people import check_person
 
 
 def add_parser(sub) -> None:
@@ -41,12 +42,27 @@ def _tls(args: argparse.Namespace) -> tuple[Path, Path] | None:
     return args.tls_cert, args.tls_key
 
 
+def check_source(source: str | None) -> None:
+    """Refuse a missing file or camera before the page is served (not only after Start); a URL is
+    checked when a check starts, since opening one can take seconds."""
+    from monitor.capture.sources import open_capture, parse_source  # lazy: cv2
+
+    if source is None:
+        return  # camera 0, or the sample video when there is none
+    spec = parse_source(source)
+    if spec.kind in ("file", "camera"):
+        open_capture(spec).release()
+
+
 def run_app(args: argparse.Namespace) -> int:
     from monitor.app.core import AppConfig  # lazy: numba, cv2, zmq, pyarrow (the session and store)
     from monitor.app.launch import start_app  # lazy: fastapi (and gradio when the page is built)
     from monitor.app.server import read_credentials  # lazy: fastapi
     from monitor.session.run import check_cnn  # lazy: numba, cv2, zmq (the session loop)
 
+    if args.person is not None:
+        check_person(args.person)
+    check_source(args.source)
     credentials = read_credentials(args.auth_file)
     ssl = _tls(args)
     config = AppConfig(store_root=args.store, source=args.source, protocol=args.protocol, backend=args.backend,
