@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from engines.base import check_backend
 from monitor import DISCLAIMER
 from monitor.cli.common import add_session_args, cnn_options
 from monitor.errors import UsageError
@@ -55,14 +56,16 @@ def check_source(source: str | None) -> None:
 
 
 def run_app(args: argparse.Namespace) -> int:
+    if args.person is not None:
+        check_person(args.person)
+    check_source(args.source)  # before anything heavy loads and long before the page is served
+    if args.engine is None:
+        check_backend(args.backend)
     from monitor.app.core import AppConfig  # lazy: numba, cv2, zmq, pyarrow (the session and store)
     from monitor.app.launch import start_app  # lazy: fastapi (and gradio when the page is built)
     from monitor.app.server import read_credentials  # lazy: fastapi
     from monitor.session.run import check_cnn  # lazy: numba, cv2, zmq (the session loop)
 
-    if args.person is not None:
-        check_person(args.person)
-    check_source(args.source)
     credentials = read_credentials(args.auth_file)
     ssl = _tls(args)
     config = AppConfig(store_root=args.store, source=args.source, protocol=args.protocol, backend=args.backend,

@@ -138,14 +138,14 @@ def run_live(args: argparse.Namespace) -> int:
 
     explicit = args.source is not None
     source, fallback = resolve_live_source(args.source or "0", explicit)
-    if fallback:
-        print(f"no webcam at index 0; playing the sample video {assets.SAMPLE_VIDEO} instead",
-              file=sys.stderr)
-    print(DISCLAIMER, file=sys.stderr)
     progress = ProgressLine()
     preview = None if args.no_preview else _preview_callback()
     opts = session_options(args, source, mode="record" if args.record else "live", realtime=True,
                            max_seconds=args.seconds, on_result=progress, on_preview=preview)
+    if fallback:
+        print(f"no webcam at index 0; playing the sample video {assets.SAMPLE_VIDEO} instead",
+              file=sys.stderr)
+    print(DISCLAIMER, file=sys.stderr)
     try:
         result = run_session(opts)
     except SessionIncomplete:
