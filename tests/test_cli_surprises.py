@@ -212,6 +212,7 @@ def test_fatigue_on_a_short_stretch_is_refused_with_its_length_and_the_minimum(t
     assert main(["sessions", "fatigue", sid, "--store", str(tmp_path / "st")]) == 2
     lines = _error_lines(capsys)
     assert len(lines) == 1 and "has 2.4 s with a face" in lines[0] and "needs at least 6 s" in lines[0]
+    assert "less than 6 s" in lines[0]
 
 
 # -- the step table in text output --------------------------------------------------------------

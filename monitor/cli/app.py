@@ -58,7 +58,6 @@ def check_source(source: str | None) -> None:
 def run_app(args: argparse.Namespace) -> int:
     if args.person is not None:
         check_person(args.person)
-    check_source(args.source)  # before anything heavy loads and long before the page is served
     if args.engine is None:
         check_backend(args.backend)
     from monitor.app.core import AppConfig  # lazy: numba, cv2, zmq, pyarrow (the session and store)
@@ -72,6 +71,7 @@ def run_app(args: argparse.Namespace) -> int:
                        engine_endpoint=args.engine, iris_mm=args.iris_mm, cnn=cnn_options(args, "live"))
     if config.cnn is not None:  # refuse an untrained or uncarded model before the page opens
         check_cnn(config.cnn)
+    check_source(args.source)  # a missing file or camera: one error line, never a page that fails at Start
     core, server = start_app(config, args.host, args.port, credentials, ssl)
     scheme = "https" if ssl else "http"
     print(f"facemonitor app: {scheme}://{args.host}:{args.port}/  ({core.source_note}; store {core.store_root})",

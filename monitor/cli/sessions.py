@@ -116,8 +116,8 @@ def run_fatigue(args: argparse.Namespace) -> int:
     curves = fatigue_between(table, args.start_s, args.end_s)
     if curves is None:
         raise UsageError(f"session {row.id} has {_face_span_s(table, args.start_s, args.end_s):.1f} s with a face "
-                         f"in that stretch; a fatigue curve needs at least {MIN_FATIGUE_S:g} s "
-                         "(a 3 s baseline and a 3 s end)")
+                         f"in that stretch, less than {MIN_FATIGUE_S:g} s: a fatigue curve needs at least "
+                         f"{MIN_FATIGUE_S:g} s (a 3 s baseline and a 3 s end)")
     if args.json:
         print(json.dumps({"session_id": row.id, "from_s": args.start_s, "to_s": args.end_s, "fatigue": curves}))
         return 0
