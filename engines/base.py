@@ -160,20 +160,51 @@ def _installed(packages: tuple[str, ...]) -> bool:
     return all(importlib.util.find_spec(p) is not None for p in packages)
 
 
+# backend → the ONNX Runtime execution provider it needs besides its packages
+_PROVIDERS = {"onnx-cuda": "CUDAExecutionProvider"}
+
+
+def _onnxruntime_providers() -> list[str]:
+    import onnxruntime  # only asked when a backend needs a provider
+
+    return onnxruntime.get_available_providers()
+
+
+def backend_unavailable_reason(name: str) -> str | None:
+    """Why backend ``name`` cannot run on this machine, or None when it can."""
+    _, _, pkgs, extra = _BACKENDS[name]
+    if not _installed(pkgs):
+        return f"needs {', '.join(pkgs)}: pip install 'facemonitor[{extra}]'"
+    provider = _PROVIDERS.get(name)
+    if provider and provider not in _onnxruntime_providers():
+        return f"ONNX Runtime has no {provider}: needs an NVIDIA GPU and pip install 'facemonitor[{extra}]'"
+    return None
+
+
 def available_backends() -> list[str]:
-    return [name for name, (_, _, pkgs, _) in _BACKENDS.items() if _installed(pkgs)]
+    """The backends that can run on this machine (packages installed, GPU provider present)."""
+    return [name for name in _BACKENDS if backend_unavailable_reason(name) is None]
+
+
+def backends_note(leave_out: str | None = None) -> str:
+    """What can run here and what cannot and why (but ``leave_out``), for error messages."""
+    unavailable = [f"{n} ({why})" for n in _BACKENDS
+                   if n != leave_out and (why := backend_unavailable_reason(n)) is not None]
+    return f"available: {', '.join(available_backends()) or 'none'}" + (
+        f"; unavailable here: {'; '.join(unavailable)}" if unavailable else "")
+
+
+def check_backend(name: str) -> None:
+    """Raise BackendUnavailable, naming what can run here, unless backend ``name`` can run here."""
+    if name not in _BACKENDS:
+        raise BackendUnavailable(f"unknown backend {name!r}; {backends_note()}")
+    why = backend_unavailable_reason(name)
+    if why is not None:
+        raise BackendUnavailable(f"backend {name!r} cannot run here: {why}; {backends_note(name)}")
 
 
 def create_runner(name: str, **options) -> LandmarkRunner:
     """A runner for backend ``name`` (not yet activated)."""
-    if name not in _BACKENDS:
-        raise BackendUnavailable(
-            f"unknown backend {name!r}; available: {', '.join(available_backends()) or 'none'}"
-        )
-    module, cls, pkgs, extra = _BACKENDS[name]
-    if not _installed(pkgs):
-        raise BackendUnavailable(
-            f"backend {name!r} needs {', '.join(pkgs)} (pip install 'facemonitor[{extra}]'); "
-            f"available: {', '.join(available_backends()) or 'none'}"
-        )
+    check_backend(name)
+    module, cls, _, _ = _BACKENDS[name]
     return getattr(importlib.import_module(module), cls)(**options)

@@ -48,7 +48,8 @@ def run_analyze(args: argparse.Namespace) -> int:
         if args.json and e.result is not None:
             print(json.dumps(e.result.as_json()))
         raise
-    print(json.dumps(result.as_json()) if args.json else format_result(result.as_json()))
+    spans = [{"step": s.step, "start_s": s.start_s, "end_s": s.end_s} for s in step_at.spans] if step_at else None
+    print(json.dumps(result.as_json()) if args.json else format_result(result.as_json(), spans))
     return 0
 
 

@@ -8,9 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+from engines.base import check_backend
 from monitor import DISCLAIMER
 from monitor.cli.common import add_session_args, cnn_options
 from monitor.errors import UsageError
+from monitor.store.people import check_person
 
 
 def add_parser(sub) -> None:
@@ -41,7 +43,23 @@ def _tls(args: argparse.Namespace) -> tuple[Path, Path] | None:
     return args.tls_cert, args.tls_key
 
 
+def check_source(source: str | None) -> None:
+    """Refuse a missing file or camera before the page is served (not only after Start); a URL is
+    checked when a check starts, since opening one can take seconds."""
+    from monitor.capture.sources import open_capture, parse_source  # lazy: cv2
+
+    if source is None:
+        return  # camera 0, or the sample video when there is none
+    spec = parse_source(source)
+    if spec.kind in ("file", "camera"):
+        open_capture(spec).release()
+
+
 def run_app(args: argparse.Namespace) -> int:
+    if args.person is not None:
+        check_person(args.person)
+    if args.engine is None:
+        check_backend(args.backend)
     from monitor.app.core import AppConfig  # lazy: numba, cv2, zmq, pyarrow (the session and store)
     from monitor.app.launch import start_app  # lazy: fastapi (and gradio when the page is built)
     from monitor.app.server import read_credentials  # lazy: fastapi
@@ -53,6 +71,7 @@ def run_app(args: argparse.Namespace) -> int:
                        engine_endpoint=args.engine, iris_mm=args.iris_mm, cnn=cnn_options(args, "live"))
     if config.cnn is not None:  # refuse an untrained or uncarded model before the page opens
         check_cnn(config.cnn)
+    check_source(args.source)  # a missing file or camera: one error line, never a page that fails at Start
     core, server = start_app(config, args.host, args.port, credentials, ssl)
     scheme = "https" if ssl else "http"
     print(f"facemonitor app: {scheme}://{args.host}:{args.port}/  ({core.source_note}; store {core.store_root})",

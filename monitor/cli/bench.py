@@ -17,10 +17,11 @@ def add_parser(sub) -> None:
     b.add_argument("--app-seconds", type=float, default=30.0, help="length of the app run (default 30)")
     b.add_argument("--cnn", action="store_true",
                    help="benchmark the 3D-CNN instead (clip time, live rate beside the landmarks)")
-    b.add_argument("--cnn-arch", default="r3d18", choices=("r3d18", "r3d34", "r3d50"))
-    b.add_argument("--cnn-frames", type=int, default=64)
-    b.add_argument("--cnn-size", type=int, default=112)
-    b.add_argument("--cnn-stride", type=int, default=32)
+    b.add_argument("--cnn-arch", default="r3d18", choices=("r3d18", "r3d34", "r3d50"),
+                   help="with --cnn: the 3D ResNet depth timed (default r3d18)")
+    b.add_argument("--cnn-frames", type=int, default=64, help="with --cnn: frames per clip (default 64)")
+    b.add_argument("--cnn-size", type=int, default=112, help="with --cnn: crop size in pixels (default 112)")
+    b.add_argument("--cnn-stride", type=int, default=32, help="with --cnn: frames between clips (default 32)")
     b.add_argument("--cnn-clips", type=int, default=20, help="clips timed alone (default 20)")
     b.add_argument("--streams", type=int, default=0,
                    help="benchmark N streams on one engine instead (per-stream fps, latency)")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engines.base import check_backend
 from monitor.engine.options import CnnOptions
 from monitor.errors import UsageError
 from monitor.session.options import SessionOptions
+from monitor.store.people import check_person
 
 
 def add_cnn_args(sp: argparse.ArgumentParser, engine: bool = True) -> None:
@@ -49,6 +51,11 @@ def cnn_options(args: argparse.Namespace, mode: str = "live") -> CnnOptions | No
 
 def session_options(args: argparse.Namespace, source: str, cnn_mode: str = "live", **extra) -> SessionOptions:
     """The options of one session from the shared session arguments; ``extra`` are further
-    SessionOptions fields (mode, realtime, hooks)."""
+    SessionOptions fields (mode, realtime, hooks). A ``--person`` that is not a pseudonym is refused
+    here, before an engine starts."""
+    if args.person is not None:
+        check_person(args.person)
+    if args.engine is None:  # a local engine: refuse a backend that cannot run here before starting it
+        check_backend(args.backend)
     return SessionOptions(source=source, store_root=args.store, backend=args.backend, engine_endpoint=args.engine,
                           iris_mm=args.iris_mm, person=args.person, cnn=cnn_options(args, cnn_mode), **extra)

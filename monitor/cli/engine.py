@@ -13,8 +13,10 @@ def add_parser(sub) -> None:
     e = sub.add_parser("engine", help="run an engine process (e.g. on another machine)")
     e.add_argument("--bind", default="tcp://127.0.0.1:5555", help="endpoint to bind (default tcp://127.0.0.1:5555)")
     e.add_argument("--control", help="PULL endpoint on which b'STOP' stops the engine")
-    e.add_argument("--backend", default="mediapipe")
-    e.add_argument("--iris-mm", type=float, default=None)
+    e.add_argument("--backend", default="mediapipe",
+                   help="landmark backend: mediapipe (default), onnx, onnx-cuda or tensorrt where they can run")
+    e.add_argument("--iris-mm", type=float, default=None,
+                   help="horizontal iris diameter in mm for every stream (default 11.7)")
     e.add_argument("--parent-pid", type=int, help="stop when this process ends (set by analyze/live)")
     e.add_argument("--broker", metavar="ENDPOINT",
                    help="serve a broker's engine endpoint (tcp://host:5556) instead of binding")

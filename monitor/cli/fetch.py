@@ -10,7 +10,8 @@ from engines import assets
 
 def add_parser(sub) -> None:
     f = sub.add_parser("fetch", help="download and verify the model and sample media now")
-    f.add_argument("--all-samples", action="store_true")
+    f.add_argument("--all-samples", action="store_true",
+                   help="every sample file (photos, clips without a face…), not only the demo video")
     f.set_defaults(run=run_fetch)
 
 

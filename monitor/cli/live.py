@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections import deque
+from pathlib import Path
 
 from engines import assets
 from monitor import DISCLAIMER
@@ -104,25 +105,55 @@ def resolve_live_source(source: str, explicit: bool) -> tuple[str, bool]:
         return str(assets.sample_path()), True
 
 
+def video_length_s(source: str) -> float | None:
+    """A video file's length in seconds (frames ÷ frame rate), or None for a camera, a stream, a photo
+    or a file that does not say."""
+    import cv2
+
+    from monitor.capture.sources import parse_source  # lazy: cv2
+    from monitor.capture.still import IMAGE_SUFFIXES  # lazy: cv2
+
+    spec = parse_source(source)
+    if spec.kind != "file" or Path(spec.value).suffix.lower() in IMAGE_SUFFIXES:
+        return None
+    cap = cv2.VideoCapture(spec.value)
+    try:
+        frames, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    return frames / fps if frames > 0 and fps > 0 else None
+
+
+def ended_note(source: str, seconds: float | None) -> str | None:
+    """"the video ended after 2.4 s", when a video file ends before ``--seconds`` (or without it)."""
+    length = video_length_s(source)
+    if length is None or (seconds is not None and length >= seconds):
+        return None
+    return f"the video ended after {length:.1f} s" + (f", before --seconds {seconds:g}" if seconds else "")
+
+
 def run_live(args: argparse.Namespace) -> int:
     from monitor.report.text import format_result  # lazy: numba, pyarrow (the measures summary)
     from monitor.session.run import run_session  # lazy: numba, cv2 and zmq load only for commands that analyse
 
     explicit = args.source is not None
     source, fallback = resolve_live_source(args.source or "0", explicit)
-    if fallback:
-        print(f"no webcam at index 0; playing the sample video {assets.SAMPLE_VIDEO} instead",
-              file=sys.stderr)
-    print(DISCLAIMER, file=sys.stderr)
     progress = ProgressLine()
     preview = None if args.no_preview else _preview_callback()
     opts = session_options(args, source, mode="record" if args.record else "live", realtime=True,
                            max_seconds=args.seconds, on_result=progress, on_preview=preview)
+    if fallback:
+        print(f"no webcam at index 0; playing the sample video {assets.SAMPLE_VIDEO} instead",
+              file=sys.stderr)
+    print(DISCLAIMER, file=sys.stderr)
     try:
         result = run_session(opts)
     except SessionIncomplete:
         progress.close()
         raise
     progress.close()
+    note = ended_note(source, args.seconds)
+    if note:
+        print(note, file=sys.stderr)
     print(format_result(result.as_json()))
     return 0

@@ -11,6 +11,7 @@ import sys
 
 from monitor import DISCLAIMER, __version__
 from monitor.cli import analyze, app, bench, cnn, cohort, engine, fetch, live, models, sessions
+from monitor.cli.parsing import options_anywhere
 from monitor.errors import FacemonitorError
 
 # Each adds its subcommands, in this order, with set_defaults(run=<function of the parsed arguments>).
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     for module in COMMANDS:
         module.add_parser(sub)
-    return p
+    return options_anywhere(p)
 
 
 def _fail(message: str) -> int:

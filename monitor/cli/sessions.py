@@ -15,25 +15,28 @@ from monitor.report.numbers import fmt
 
 def add_parser(sub) -> None:
     s = sub.add_parser("sessions", help="list, show and export logged sessions")
-    s.add_argument("--store", type=Path)
+    s.add_argument("--store", type=Path, help="store folder (default: FACEMONITOR_STORE or the user data dir)")
     ss = s.add_subparsers(dest="action", required=True)
-    sl = ss.add_parser("list")
-    sl.add_argument("--status", choices=("running", "complete", "incomplete", "failed"))
-    sl.add_argument("--json", action="store_true")
+    sl = ss.add_parser("list", help="the newest 100 sessions, one line each")
+    sl.add_argument("--status", choices=("running", "complete", "incomplete", "failed"),
+                    help="only sessions with this status")
+    sl.add_argument("--json", action="store_true", help="print one JSON list")
     sl.set_defaults(run=run_list)
-    sh = ss.add_parser("show")
-    sh.add_argument("id")
-    sh.add_argument("--json", action="store_true")
+    sh = ss.add_parser("show", help="one session's result, steps and last events")
+    sh.add_argument("id", help="session id (a unique prefix is enough)")
+    sh.add_argument("--json", action="store_true", help="print one JSON object, with every event")
     sh.set_defaults(run=run_show)
     sf = ss.add_parser("fatigue", help="eyelid fatigue curves over a chosen stretch of a session")
-    sf.add_argument("id")
+    sf.add_argument("id", help="session id (a unique prefix is enough)")
     sf.add_argument("--from", dest="start_s", type=float, help="start, seconds into the session (default: its start)")
     sf.add_argument("--to", dest="end_s", type=float, help="end, seconds into the session (default: its end)")
     sf.add_argument("--json", action="store_true", help="print one JSON object, with the 0.5 s bins")
     sf.set_defaults(run=run_fatigue)
-    sx = ss.add_parser("export")
-    sx.add_argument("id")
-    sx.add_argument("--format", choices=("csv", "json", "pdf"), default="csv")
+    sx = ss.add_parser("export",
+                       help="write a session's per-frame series as CSV or JSON, or its clinician report as PDF")
+    sx.add_argument("id", help="session id (a unique prefix is enough)")
+    sx.add_argument("--format", choices=("csv", "json", "pdf"), default="csv",
+                    help="file format (default csv); pdf is the clinician report")
     sx.add_argument("--out", type=Path, help="output file (default: <id>.<format> in the current folder)")
     sx.add_argument("--landmarks", action="store_true", help="include the 478×3 landmarks (JSON only)")
     sx.set_defaults(run=run_export)
@@ -68,10 +71,13 @@ def run_show(args: argparse.Namespace) -> int:
     with _store(args) as store:
         row = store.get_session(args.id)
         events = store.events(row.id)
+        steps = store.steps(row.id)  # the app's step records (status, start, end), when it ran a protocol
     if args.json:
         print(json.dumps(dict(row.as_dict(), events=events)))
         return 0
-    print(format_result(dict(row.as_dict(), session_id=row.id)))
+    spans = [{"step": s["step"], "status": s["status"], "start_s": s["started_s"], "end_s": s["ended_s"]}
+             for s in steps] or None
+    print(format_result(dict(row.as_dict(), session_id=row.id), spans))
     for ev in events[-10:]:
         print(f"  event {ev['at']} {ev['kind']}" + (f" frame {ev['frame']}" if ev["frame"] is not None else "")
               + (f": {ev['detail']}" if ev["detail"] else ""))
@@ -110,6 +116,13 @@ def _export_pdf(args: argparse.Namespace) -> int:
     return 0
 
 
+def _face_span_s(table, start_s: float | None, end_s: float | None) -> float:
+    """Seconds from the first to the last frame with a face in [start_s, end_s]."""
+    t = [ti for ti, face in zip(table.column("t_s").to_pylist(), table.column("face").to_pylist())
+         if face and (start_s is None or ti >= start_s) and (end_s is None or ti <= end_s)]
+    return t[-1] - t[0] if len(t) >= 2 else 0.0
+
+
 def run_fatigue(args: argparse.Namespace) -> int:
     from monitor.measures.summary import MIN_FATIGUE_S, fatigue_between  # lazy: numba kernels, pyarrow
 
@@ -118,19 +131,23 @@ def run_fatigue(args: argparse.Namespace) -> int:
         raise UsageError(f"--to ({args.end_s:g} s) must come after --from ({args.start_s:g} s)")
     curves = fatigue_between(table, args.start_s, args.end_s)
     if curves is None:
-        raise UsageError(f"session {row.id} has less than {MIN_FATIGUE_S:g} s with a face in that stretch; "
-                         "a fatigue curve needs a baseline and an end of 3 s each")
+        raise UsageError(f"session {row.id} has {_face_span_s(table, args.start_s, args.end_s):.1f} s with a face "
+                         f"in that stretch, less than {MIN_FATIGUE_S:g} s: a fatigue curve needs at least "
+                         f"{MIN_FATIGUE_S:g} s (a 3 s baseline and a 3 s end)")
     if args.json:
         print(json.dumps({"session_id": row.id, "from_s": args.start_s, "to_s": args.end_s, "fatigue": curves}))
         return 0
     start = fmt(args.start_s, " s") if args.start_s is not None else "start"
     end = fmt(args.end_s, " s") if args.end_s is not None else "end"
-    print(f"session {row.id}, {start} to {end}: first 3 s against last 3 s")
-    print(f"  {'':<22} {'baseline':>9} {'end':>9} {'drop':>9} {'drop':>7} {'slope':>12} {'2 mm drop at':>13}")
+    print(f"session {row.id}, {start} to {end}: first 3 s against last 3 s "
+          "(drop and drop rate are positive when the lid lowers)")
+    print(f"  {'':<22} {'baseline':>9} {'end':>9} {'drop':>9} {'drop':>7} {'drop rate':>12} {'2 mm drop at':>13}")
     for side, per in curves.items():
         for m, c in per.items():
             print(f"  {side + ' ' + m.replace('_', ' '):<22} {fmt(c['baseline_mm'], ' mm'):>9} "
                   f"{fmt(c['end_mm'], ' mm'):>9} {fmt(c['drop_mm'], ' mm'):>9} {fmt(c['drop_pct'], '%'):>7} "
-                  f"{fmt(c['slope_mm_per_min'], ' mm/min'):>12} {fmt(c['time_to_drop_s'], ' s'):>13}")
+                  f"{fmt(c['drop_rate_mm_per_min'], ' mm/min'):>12} {fmt(c['time_to_drop_s'], ' s'):>13}")
+    if any(c["drop_pct"] is None and c["drop_mm"] is not None for per in curves.values() for c in per.values()):
+        print("  drop % is left out (—) where the baseline is under 1 mm")
     print(DISCLAIMER)
     return 0

@@ -59,11 +59,13 @@ class LocalEngine:
         raise EngineError(f"engine did not start within {timeout_s:.0f} s; see {self.log_path}")
 
     def log_tail(self) -> str:
+        """The engine's own error line, whole (without its ``error:``), else the log's last line."""
         try:
-            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+            lines = [ln.strip() for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
         except OSError:
             return ""
-        return lines[-1][-200:] if lines else ""
+        errors = [ln.removeprefix("error:").strip() for ln in lines if ln.startswith("error:")]
+        return errors[-1] if errors else lines[-1] if lines else ""
 
     def stop(self, timeout_s: float = 5.0) -> None:
         if self.alive():

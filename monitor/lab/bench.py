@@ -95,8 +95,13 @@ def kernel_times_ms(frame_rgb: np.ndarray, frames: int = 1000) -> dict:
 
 
 def run_bench(args) -> int:
+    """The pipeline benchmark; its scratch store (without --store) is removed however it ends."""
+    with tempfile.TemporaryDirectory(prefix="facemonitor-bench-") as scratch:
+        return _run_bench(args, args.store or Path(scratch))
+
+
+def _run_bench(args, store: Path) -> int:
     sample = assets.sample_path()
-    store = args.store or Path(tempfile.mkdtemp(prefix="facemonitor-bench-"))
     print(f"sample: {sample.name}; store: {store}")
     frames, _ = read_rgb_frames(sample)
 
@@ -182,6 +187,12 @@ def _count_mjpeg_frames(url: str, seconds: float) -> int:
 
 
 def run_app_bench(args) -> int:
+    """The app benchmark; its scratch store (without --store) is removed however it ends."""
+    with tempfile.TemporaryDirectory(prefix="facemonitor-bench-app-") as scratch:
+        return _run_app_bench(args, args.store or Path(scratch))
+
+
+def _run_app_bench(args, store: Path) -> int:
     """The app's live view while a check runs on the sample video at its own 30 fps: frames the
     preview delivers to a viewer per second, against frames analysed per second and the input rate."""
     import socket
@@ -189,7 +200,6 @@ def run_app_bench(args) -> int:
     from monitor.app.core import AppConfig  # lazy: gradio and the app load only for bench --app
     from monitor.app.launch import start_app  # lazy: gradio and the app load only for bench --app
 
-    store = args.store or Path(tempfile.mkdtemp(prefix="facemonitor-bench-app-"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -248,12 +258,17 @@ def clip_inference_ms(model: Path, threads: int, n: int) -> dict:
 
 
 def run_cnn_bench(args) -> int:
+    """The 3D-CNN benchmark; its scratch folder (model, and store without --store) is removed however it ends."""
+    with tempfile.TemporaryDirectory(prefix="facemonitor-cnn-bench-") as scratch:
+        return _run_cnn_bench(args, Path(scratch))
+
+
+def _run_cnn_bench(args, work: Path) -> int:
     """The 3D-CNN's cost: clip inference alone, and the live rate it sustains beside the landmarks
     (same run: live sessions at the sample's 30 fps without and with the CNN)."""
     from monitor.lab.cnn.checkpoint import export_onnx  # lazy: torch loads only for bench --cnn
 
     sample = assets.sample_path()
-    work = Path(tempfile.mkdtemp(prefix="facemonitor-cnn-bench-"))
     store = args.store or work / "store"
     model = work / f"{args.cnn_arch}-{args.cnn_frames}x{args.cnn_size}.onnx"
     print(f"exporting {args.cnn_arch} ({args.cnn_frames}×{args.cnn_size}, untrained weights: timing only) …", flush=True)

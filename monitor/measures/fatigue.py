@@ -4,7 +4,9 @@ A curve is one eye's aperture or MRD1 over a window (a sustained-gaze step, or a
 the user). Frames with the eye closed, and the two frames after it reopens, are left out, so blinks
 never look like ptosis. The values are median-filtered into half-second bins; from the bins come the
 baseline (first 3 s), the end value (last 3 s), the drop in mm and %, a robust Theil–Sen slope in
-mm/min, and the time to the first sustained 2 mm drop.
+mm/min, and the time to the first sustained 2 mm drop. Signs: the drop (baseline − end) and the drop
+rate (−slope) are positive when the lid lowers; the slope is the value's own trend (negative then).
+No percentage is given of a baseline under MIN_PCT_BASELINE_MM.
 
 ``FatigueTracker.update()`` is the incremental form for live use; ``fatigue_curve()`` runs the same
 tracker over a recorded series, so live and offline figures agree exactly.
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from monitor.measures.kernels import theil_sen
+
+MIN_PCT_BASELINE_MM = 1.0  # a drop in % of a baseline nearer zero than this is noise, not a figure
 
 
 @dataclass(frozen=True)
@@ -46,12 +50,18 @@ class FatigueCurve:
     bin_t_s: tuple = field(repr=False, default=())
     bin_mm: tuple = field(repr=False, default=())
 
+    @property
+    def drop_rate_mm_per_min(self) -> float:
+        """How fast the lid lowers: −slope, so positive when the lid lowers, like the drop."""
+        return 0.0 - self.slope_mm_per_min  # never −0.0
+
     def as_json(self, with_bins: bool = False) -> dict:
         def r(v):
             return None if v is None or not math.isfinite(v) else round(float(v), 3)
 
         out = {"baseline_mm": r(self.baseline_mm), "end_mm": r(self.end_mm), "drop_mm": r(self.drop_mm),
                "drop_pct": r(self.drop_pct), "slope_mm_per_min": r(self.slope_mm_per_min),
+               "drop_rate_mm_per_min": r(self.drop_rate_mm_per_min),
                "time_to_drop_s": r(self.time_to_drop_s), "duration_s": r(self.duration_s),
                "frames_used": self.frames_used, "frames_closed": self.frames_closed}
         if with_bins:
@@ -117,7 +127,7 @@ class FatigueTracker:
         base = _nanmedian(v[t <= o.baseline_s]) if t.size else math.nan
         end = _nanmedian(v[t >= duration - o.end_s]) if t.size else math.nan
         drop = base - end
-        pct = 100.0 * drop / base if base and math.isfinite(base) and base > 0 else math.nan
+        pct = 100.0 * drop / base if math.isfinite(base) and base >= MIN_PCT_BASELINE_MM else math.nan
         slope = theil_sen(t, v) * 60.0 if np.isfinite(v).sum() >= 2 else math.nan
         return FatigueCurve(base, end, drop, pct, slope, _time_to_drop(t, v, base, o), duration,
                             self.frames_used, self.frames_closed, tuple(t.tolist()), tuple(v.tolist()))

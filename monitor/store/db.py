@@ -35,6 +35,7 @@ from calibration.baseline import Baseline
 from engines.util import pid_alive
 from monitor.errors import StoreError
 from monitor.measures.summary import SessionSummary
+from monitor.store.people import check_person
 from monitor.store.series import merge_parts
 
 SCHEMA = """
@@ -113,7 +114,6 @@ CREATE TABLE IF NOT EXISTS clip_outputs (
 
 # columns added after the first release: (name, SQL type); added to older stores when opened
 SESSION_COLUMNS_ADDED = (("protocol", "TEXT"), ("protocol_status", "TEXT"), ("video_path", "TEXT"))
-PERSON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 MAX_NOTE_CHARS = 10_000
 STATUSES = ("running", "complete", "incomplete", "failed")
 
@@ -190,6 +190,8 @@ class Store:
 
     # -- sessions -------------------------------------------------------------------------------
     def create_session(self, source: str, mode: str, backend: str, person: str | None = None) -> str:
+        if person is not None:
+            check_person(person)
         sid = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
         self.session_dir(sid).mkdir(parents=True)
         with self.db:
@@ -328,8 +330,7 @@ class Store:
 
     def add_person(self, person: str, iris_mm: float | None = None) -> str:
         """Register a pseudonymous person id (letters, digits, '-', '_', '.'; no names needed)."""
-        if not isinstance(person, str) or not PERSON_ID.match(person):
-            raise StoreError(f"person id must be 1–40 letters, digits, '-', '_' or '.', got {person!r}")
+        check_person(person)
         with self.db:
             self.db.execute("INSERT OR IGNORE INTO people (id, created_at, iris_mm) VALUES (?,?,?)",
                             (person, now_iso(), iris_mm))
@@ -383,6 +384,7 @@ class Store:
 
         if not person:
             raise StoreError("a baseline needs a person id")
+        check_person(person)
         if not medians:
             raise StoreError("a baseline needs at least one measured value")
         at = now_iso()

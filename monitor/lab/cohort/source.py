@@ -18,7 +18,8 @@ from pathlib import Path
 
 from engines.util import file_sha256
 from monitor.capture.still import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from monitor.errors import UsageError
+from monitor.errors import StoreError, UsageError
+from monitor.store.people import check_person
 
 RECORDING_SUFFIXES = VIDEO_SUFFIXES + IMAGE_SUFFIXES
 
@@ -88,7 +89,13 @@ def _from_manifest(manifest: Path) -> list[Recording]:
             raise UsageError(f"{manifest} line {n}: steps file {steps} does not exist")
         labels = {k: v.strip() for k, v in row.items()
                   if k not in ("path", "subject", "steps_file") and k is not None and v is not None and v.strip()}
-        out.append(Recording(path, given, (row.get("subject") or "").strip() or None, steps_path, labels))
+        subject = (row.get("subject") or "").strip() or None
+        try:
+            if subject is not None:
+                check_person(subject)
+        except StoreError as e:
+            raise UsageError(f"{manifest} line {n}: subject: {e}") from None
+        out.append(Recording(path, given, subject, steps_path, labels))
     return out
 
 
