@@ -190,14 +190,18 @@ def seed(core) -> tuple[str, str]:
     return sid, f"{sid}.csv"
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def start_target(workdir: Path):
     """A real app on a free loopback port over a store in ``workdir``: (core, server, Target)."""
     from monitor.app.core import AppConfig  # lazy: numba, cv2, zmq (the session)
     from monitor.app.launch import start_app  # lazy: gradio, fastapi
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     config = AppConfig(store_root=workdir / "store", source=str(assets.sample_path("single_face.mp4", progress=False)),
                        protocol="short")
     core, server = start_app(config, "127.0.0.1", port)
