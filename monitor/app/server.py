@@ -23,6 +23,7 @@ import asyncio
 import base64
 import hmac
 import ipaddress
+import logging
 import os
 import re
 import threading
@@ -37,6 +38,7 @@ from monitor.errors import UsageError
 
 EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 BOUNDARY = "frame"
+log = logging.getLogger(__name__)
 UPLOAD_MAX_BYTES = 16 << 20     # one file the page takes (Gradio's max_file_size)
 UPLOAD_FRAMING_BYTES = 64 << 10  # the multipart framing around it
 # the Gradio components a browser can send files through
@@ -127,6 +129,7 @@ class GuardMiddleware:
         verdict = decide(self.hosts, self.limits, request_facts(scope))
         if not verdict.allowed:
             self.refused[verdict.status] = self.refused.get(verdict.status, 0) + 1
+            log.warning("refused %s %s: %s", scope.get("method", "WEBSOCKET"), scope.get("path", ""), verdict.reason)
             return await _refuse(scope, send, verdict)
         if scope["type"] == "websocket":
             return await self.app(scope, receive, send)
