@@ -86,6 +86,8 @@ OWN = "http://127.0.0.1:7860"
     (_facts("POST", "/gradio_api/call/x", content_type="application/json", origin=OWN, content_length="-1"), 400),
     (_facts("POST", "/gradio_api/call/x", content_type="application/json", origin=OWN, chunked=True), 411),
     (_facts("POST", "/gradio_api/upload", content_type="multipart/form-data", origin=OWN, content_length="10"), 403),
+    (_facts("POST", "/gradio_api/process_recording", content_type="multipart/form-data; boundary=b", origin=OWN,
+            content_length="10"), 403),  # files by another route: still an upload the page does not take
 ])
 def test_decide(facts, status):
     assert decide(HostPolicy(), Limits(), facts).status == status
@@ -97,6 +99,9 @@ def test_uploads_are_bounded_where_the_page_takes_files():
     up = dict(method="POST", path="/gradio_api/upload", content_type="multipart/form-data; boundary=b", origin=OWN)
     assert decide(HostPolicy(), limits, _facts(**up, content_length="1000")).allowed
     assert decide(HostPolicy(), limits, _facts(**up, content_length="1001")).status == 413
+    other = {**up, "path": "/gradio_api/component_server"}
+    assert decide(HostPolicy(), limits, _facts(**other, content_length="1000")).allowed
+    assert decide(HostPolicy(), limits, _facts(**other, content_length="1001")).status == 413
     assert decide(HostPolicy(), limits, _facts(**{**up, "origin": "http://attacker.example"},
                                                content_length="10")).status == 403
 

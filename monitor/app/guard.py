@@ -15,7 +15,8 @@ module only decides. The rules (docs/app.md, "What the app accepts"):
   same-origin Origin or Referer. JSON bodies make a browser ask first (a CORS preflight), which is
   never granted, so a foreign page cannot send them.
 - **Bodies**: bounded by Content-Length (a chunked body is refused: the page never sends one);
-  uploads only when the page has a component that takes files.
+  uploads (Gradio's upload route, or any multipart body) only when the page has a component that
+  takes files.
 """
 
 from __future__ import annotations
@@ -198,14 +199,20 @@ def _state_change(r: RequestFacts) -> Verdict:
     return ALLOW
 
 
-def body_limit(limits: Limits, path: str) -> int:
-    """The most bytes a request to ``path`` may carry (0: no body accepted)."""
-    return limits.upload_bytes if path.rstrip("/") == UPLOAD_PATH else limits.body_bytes
+def is_upload(r: RequestFacts) -> bool:
+    """Gradio's upload route, or any other request carrying files (a multipart body: Gradio's
+    component server and recording routes take them too)."""
+    return r.path.rstrip("/") == UPLOAD_PATH or media_type(r.content_type) == "multipart/form-data"
+
+
+def body_limit(limits: Limits, r: RequestFacts) -> int:
+    """The most bytes the request may carry (0: no body accepted)."""
+    return limits.upload_bytes if is_upload(r) else limits.body_bytes
 
 
 def _body(limits: Limits, r: RequestFacts) -> Verdict:
-    limit = body_limit(limits, r.path)
-    if r.path.rstrip("/") == UPLOAD_PATH and r.method not in SAFE_METHODS and limit == 0:
+    limit = body_limit(limits, r)
+    if limit == 0 and r.method not in SAFE_METHODS:
         return Verdict(403, "this page takes no uploads")
     if r.chunked:
         return Verdict(411, "a request body needs a Content-Length")

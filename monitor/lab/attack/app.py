@@ -292,12 +292,14 @@ def probe_uploads(t: Target, n: int) -> Finding:
              ({"Origin": t.own_origin()}, small, None),
              ({"Origin": t.own_origin(), "Expect": "100-continue"}, b"\0" * (64 << 20), str(64 << 20)),
              ({"Origin": t.own_origin(), "Transfer-Encoding": "chunked"}, b"0\r\n\r\n", None)]
+    paths = ("/gradio_api/upload", "/gradio_api/process_recording", "/gradio_api/component_server")
     replies = []
-    for extra, body, length in islice(cycle(cases), n):
+    for i, (extra, body, length) in enumerate(islice(cycle(cases), n)):
         h = {"Content-Type": ctype, **extra}
         if length:
             h["Content-Length"] = length
-        replies.append((f"upload {extra} {len(body)} B", http_request(t.port, "POST", "/gradio_api/upload", h, body)))
+        path = paths[(i // len(cases)) % len(paths)]
+        replies.append((f"upload {path} {extra} {len(body)} B", http_request(t.port, "POST", path, h, body)))
     written = files_under(cache) - before
     f = _count("uploads", replies, lambda r: r.served)
     return Finding(f.area, f.probe, f.attempts, f.failures + max(0, written), f"{written} files written", f.detail)
