@@ -11,7 +11,10 @@ Routes beside the UI:
 
 Security: the server binds 127.0.0.1 by default; any other address needs credentials
 (``--auth-file`` or FACEMONITOR_APP_AUTH, ``user:password``), checked as HTTP Basic auth on every
-route, UI included; there is never a public share link.
+route, UI included; there is never a public share link. Before anything else, ``GuardMiddleware``
+applies monitor/app/guard.py's verdict to every request and WebSocket: allowed Host names only,
+no cross-origin or cross-site requests, form-like state changes only with a same-origin Origin or
+Referer, bounded bodies, and no CORS header in any response.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import asyncio
 import base64
 import hmac
 import ipaddress
+import logging
 import os
 import re
 import threading
@@ -29,10 +33,17 @@ from pathlib import Path
 from fastapi import FastAPI, Request  # Request at module level: route signatures are resolved from these names
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
+from monitor.app.guard import HostPolicy, Limits, RequestFacts, Verdict, decide
 from monitor.errors import UsageError
 
 EXPORT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 BOUNDARY = "frame"
+log = logging.getLogger(__name__)
+UPLOAD_MAX_BYTES = 16 << 20     # one file the page takes (Gradio's max_file_size)
+UPLOAD_FRAMING_BYTES = 64 << 10  # the multipart framing around it
+# the Gradio components a browser can send files through
+FILE_COMPONENTS = ("File", "Files", "Image", "ImageEditor", "Sketchpad", "Paint", "ImageMask", "Video", "Audio",
+                   "UploadButton", "Gallery", "Model3D", "MultimodalTextbox", "ImageSlider", "SimpleImage")
 
 
 def is_loopback(host: str) -> bool:
@@ -73,9 +84,10 @@ def export_file(exports_dir: Path, name: str) -> Path | None:
     return path
 
 
-def build_http_app(core, blocks, credentials: tuple[str, str] | None, head: str = "") -> FastAPI:
-    """The FastAPI app: our routes, Basic auth on everything when credentials are given, and the
-    Gradio page mounted at /."""
+def build_http_app(core, blocks, credentials: tuple[str, str] | None, head: str = "",
+                   hosts: HostPolicy | None = None) -> FastAPI:
+    """The FastAPI app: our routes, Basic auth on everything when credentials are given, the Gradio
+    page mounted at /, and the guard in front of it all (``hosts``: loopback names when None)."""
     import gradio as gr
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
@@ -84,7 +96,76 @@ def build_http_app(core, blocks, credentials: tuple[str, str] | None, head: str 
     add_preview_route(app, core.preview)
     add_exports_route(app, core.store_root / "exports")
     add_webrtc_routes(app, core.browser_feed)
-    return gr.mount_gradio_app(app, blocks, path="/", allowed_paths=[], show_error=True, head=head)
+    takes_files = page_takes_files(blocks)
+    app = gr.mount_gradio_app(app, blocks, path="/", allowed_paths=[], show_error=True, head=head,
+                              max_file_size=UPLOAD_MAX_BYTES)
+    limits = Limits(upload_bytes=UPLOAD_MAX_BYTES + UPLOAD_FRAMING_BYTES if takes_files else 0)
+    app.add_middleware(GuardMiddleware, hosts=hosts or HostPolicy(), limits=limits)  # outermost: runs first
+    return app
+
+
+def page_takes_files(blocks) -> bool:
+    """Whether any component of the page lets the browser send a file (else uploads are refused)."""
+    import gradio as gr
+
+    kinds = tuple(k for k in (getattr(gr, n, None) for n in FILE_COMPONENTS) if isinstance(k, type))
+    return any(isinstance(c, kinds) and getattr(c, "interactive", None) is not False
+               for c in blocks.blocks.values())
+
+
+class GuardMiddleware:
+    """ASGI middleware: each request or WebSocket gets monitor/app/guard.py's verdict before anything
+    else sees it; a refused one gets its status and one line, and the app never sees it. Responses
+    lose every Access-Control-* header (the page is same-origin and needs none). ``refused`` counts
+    refusals by status."""
+
+    def __init__(self, app, hosts: HostPolicy, limits: Limits) -> None:
+        self.app, self.hosts, self.limits = app, hosts, limits
+        self.refused: dict[int, int] = {}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        verdict = decide(self.hosts, self.limits, request_facts(scope))
+        if not verdict.allowed:
+            self.refused[verdict.status] = self.refused.get(verdict.status, 0) + 1
+            log.warning("refused %s %s: %s", scope.get("method", "WEBSOCKET"), scope.get("path", ""), verdict.reason)
+            return await _refuse(scope, send, verdict)
+        if scope["type"] == "websocket":
+            return await self.app(scope, receive, send)
+
+        async def send_without_cors(message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [(k, v) for k, v in message.get("headers", [])
+                                                  if not k.lower().startswith(b"access-control-")]}
+            await send(message)
+
+        await self.app(scope, receive, send_without_cors)
+
+
+def request_facts(scope) -> RequestFacts:
+    """The headers the guard decides on, from an ASGI scope (the first of each; ws/wss as http/https)."""
+    headers: dict[str, str] = {}
+    for k, v in scope.get("headers", []):
+        headers.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
+    scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"), scope.get("scheme", "http"))
+    method = scope.get("method", "GET").upper()
+    return RequestFacts(method=method, path=scope.get("path", ""), scheme=scheme, host=headers.get("host"),
+                        origin=headers.get("origin"), referer=headers.get("referer"),
+                        fetch_site=headers.get("sec-fetch-site"), fetch_mode=headers.get("sec-fetch-mode"),
+                        content_type=headers.get("content-type"), content_length=headers.get("content-length"),
+                        chunked="chunked" in headers.get("transfer-encoding", "").lower())
+
+
+async def _refuse(scope, send, verdict: Verdict) -> None:
+    if scope["type"] == "websocket":  # closing before accepting answers the handshake with 403
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    body = f"error: {verdict.reason}\n".encode()
+    await send({"type": "http.response.start", "status": verdict.status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def add_basic_auth(app: FastAPI, credentials: tuple[str, str]) -> None:
