@@ -27,6 +27,14 @@ DYNAMIC_ITEMS = (("brow_elevation", S.RAISING_EYEBROWS, "brow_height", +1, "mm")
                  ("oral_commissure_with_smile", S.SHOWING_TEETH, "commissure_excursion", +1, "mm"),
                  ("lower_lip_depression", P.LOWER_LIP_DEPRESSION, "dental_show", +1, "mm2"))
 OCULAR_SYNKINESIS_STEPS = (S.SHOWING_TEETH, S.WHISTLING)  # mouth movements that may narrow an eye
+MIDFACIAL_SYNKINESIS_STEPS = (S.EYES_CLOSED_FIRMLY, S.SHOWING_TEETH)  # eye closure pulls the mouth corner
+
+
+def item_steps() -> dict[str, tuple[str, ...]]:
+    """The steps each item is measured from, besides rest (the neutral step, which feeds every item);
+    an item uses those of its steps that the session has."""
+    return {**{f"dynamic:{item}": (step,) for item, step, *_ in DYNAMIC_ITEMS},
+            "synkinesis:ocular": OCULAR_SYNKINESIS_STEPS, "synkinesis:midfacial": MIDFACIAL_SYNKINESIS_STEPS}
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -76,7 +84,7 @@ def _missing_poses(per_step: dict[str, dict]) -> dict[str, str]:
     out = {f"dynamic:{item}": name(step) for item, step, *_ in DYNAMIC_ITEMS if step not in per_step}
     if not any(s in per_step for s in OCULAR_SYNKINESIS_STEPS):
         out["synkinesis:ocular"] = " or ".join(name(s) for s in OCULAR_SYNKINESIS_STEPS)
-    lacking = [name(s) for s in (S.EYES_CLOSED_FIRMLY, S.SHOWING_TEETH) if s not in per_step]
+    lacking = [name(s) for s in MIDFACIAL_SYNKINESIS_STEPS if s not in per_step]
     if lacking:
         out["synkinesis:midfacial"] = " and ".join(lacking)
     return out

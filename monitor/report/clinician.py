@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from monitor.measures import schema
+from monitor.measures.palsy import item_steps
 from monitor.measures.summary import SessionSummary
 from monitor.protocol import steps as S
 from monitor.report.tables import TREND_MEASURES, TrendPoint, trend
@@ -24,15 +25,6 @@ KEY_COLUMNS = ("eye_aperture_left_mm", "eye_aperture_right_mm", "mrd1_left_mm", 
                "brow_height_left_mm", "brow_height_right_mm", "commissure_height_left_mm",
                "commissure_height_right_mm")
 TREND_PANELS = ("eye_aperture_left_mm", "eye_aperture_right_mm", "mrd1_left_mm", "mrd1_right_mm")
-# the steps each palsy item is measured from (monitor/measures/palsy.py); the neutral step feeds all
-PALSY_ITEM_STEPS = {
-    "dynamic:brow_elevation": (S.RAISING_EYEBROWS,),
-    "dynamic:gentle_eye_closure": (S.EYES_CLOSED,),
-    "dynamic:full_eye_closure": (S.EYES_CLOSED_FIRMLY,),
-    "dynamic:oral_commissure_with_smile": (S.SHOWING_TEETH,),
-    "synkinesis:ocular": (S.SHOWING_TEETH,),
-    "synkinesis:midfacial": (S.EYES_CLOSED_FIRMLY, S.SHOWING_TEETH),
-}
 
 
 @dataclass(frozen=True)
@@ -128,16 +120,19 @@ def key_measures(now: dict[str, Spread], baseline: dict | None, baseline_spread:
     return out
 
 
-def palsy_from_performed(palsy: dict | None, performed: set[str]) -> dict | None:
-    """The eFace-style items and House–Brackmann estimate, keeping only items whose steps were all
-    performed (neutral included); sub-scores re-averaged over what is kept; the House–Brackmann
-    estimate only when every item it uses is kept. ``withheld`` lists the items left out."""
+def palsy_from_performed(palsy: dict | None, performed: set[str], present: set[str] | None = None) -> dict | None:
+    """The eFace-style items and House–Brackmann estimate, keeping only items whose steps (those of
+    its steps the session has, ``present``; all of them when not given) were all performed, neutral
+    included; sub-scores re-averaged over what is kept; the House–Brackmann estimate only when every
+    item it uses is kept. ``withheld`` lists the items left out."""
     ef = (palsy or {}).get("eface_estimate")
     if not ef or S.NEUTRAL not in performed:
         return None
+    uses = item_steps()
     kept, withheld = {}, []
     for item, v in (ef.get("items") or {}).items():
-        if all(s in performed for s in PALSY_ITEM_STEPS.get(item, ())):
+        steps = [s for s in uses.get(item, ()) if present is None or s in present]
+        if all(s in performed for s in steps):
             kept[item] = v
         else:
             withheld.append(item)
@@ -204,5 +199,6 @@ def report_data(store: Store, row: SessionRow) -> ReportData:
     return ReportData(row, series, compliance(records, row.summary), performed, window,
                       key_measures(window_spread(series, window), base.medians if base else None, base_spread),
                       base.session_id if base else None, base.created_at if base else None,
-                      palsy_from_performed(row.summary.palsy if row.summary else None, performed), trends,
+                      palsy_from_performed(row.summary.palsy if row.summary else None, performed,
+                                           set(row.summary.steps) if row.summary else None), trends,
                       store.notes(row.id))
