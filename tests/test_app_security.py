@@ -94,7 +94,7 @@ def test_decide(facts, status):
 
 
 @pytest.mark.fast
-def test_uploads_are_bounded_where_the_page_takes_files():
+def test_decide_bounds_uploads_where_the_page_takes_files():
     limits = Limits(upload_bytes=1000)
     up = dict(method="POST", path="/gradio_api/upload", content_type="multipart/form-data; boundary=b", origin=OWN)
     assert decide(HostPolicy(), limits, _facts(**up, content_length="1000")).allowed
