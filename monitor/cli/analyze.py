@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from monitor.cli.common import add_session_args, session_options
+from monitor.cli.common import add_session_args, positive_float, session_options
 from monitor.errors import SessionIncomplete
 from monitor.protocol.steps import read_steps
 
@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     a.add_argument("path", help="video file, rtsp/http URL, or camera index")
     a.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     a.add_argument("--realtime", action="store_true", help="read files at their own frame rate")
-    a.add_argument("--max-seconds", type=float, help="stop after this much media time")
+    a.add_argument("--max-seconds", type=positive_float, help="stop after this much media time")
     a.add_argument("--steps", type=Path, metavar="FILE",
                    help="label a recorded protocol video: CSV lines start_s,end_s,step (see docs/measures.md)")
     add_session_args(a)
