@@ -23,7 +23,7 @@ from monitor.errors import EngineError, FacemonitorError, SessionIncomplete
 from monitor.measures.summary import NO_FRAMES, SessionSummary, summarize
 from monitor.session.cnn import cnn_summary
 from monitor.session.options import SessionOptions, StageTimes
-from monitor.session.result import EngineGaps, SessionResult
+from monitor.session.result import EngineGaps, FrameLedger, SessionResult
 from monitor.store.db import Store
 from monitor.store.series import SeriesWriter
 from monitor.transport import wire
@@ -88,6 +88,7 @@ class SessionLoop:
         self.stages = StageTimes()
         self.gap = EngineGaps()
         self.counts = Counts()
+        self.ledger = FrameLedger()  # every frame sent and what became of it
         self.sent: dict[int, tuple[float, int]] = {}  # frame id → (decode ms, send time ns)
         self.images: dict[int, np.ndarray] = {}  # frame id → image, kept only while a preview wants it
         self.end_sent = False
@@ -142,6 +143,7 @@ class SessionLoop:
             client.send_frame(self.stream, frame.frame_id, frame.t_capture_ns, frame.t_media_us, frame.image,
                               step=step, dropped_total=len(mailbox.dropped_ids))
             self.sent[frame.frame_id] = (frame.decode_ms, t_send)
+            self.ledger.sent += 1
             if self.opts.on_preview is not None:
                 self.images[frame.frame_id] = frame.image
             self.counts.t_first_send = self.counts.t_first_send or time.monotonic()
@@ -166,7 +168,17 @@ class SessionLoop:
         return True
 
     def _on_reject(self, reply: wire.Reply, now: float) -> bool:
-        self.pending.events.append(("engine_rejected", reply.meta.get("reason"), None))
+        """The engine refused a message: a frame it names is lost; otherwise the frame stays unanswered and
+        the reason is counted (a session with unanswered frames ends incomplete)."""
+        reason = reply.meta.get("reason") or "rejected"
+        frame = reply.meta.get("frame")
+        if frame in self.sent:
+            self.sent.pop(frame)
+            self.images.pop(frame, None)
+            self.ledger.lost[frame] = f"rejected by the engine: {reason}"
+        else:
+            self.ledger.rejects[f"rejected by the engine: {reason}"] += 1
+        self.pending.events.append(("engine_rejected", reason, frame))
         return False
 
     def _on_lost(self, reply: wire.Reply, now: float) -> bool:
@@ -177,6 +189,8 @@ class SessionLoop:
             return False
         self.sent.pop(meta.get("frame"), None)
         self.images.pop(meta.get("frame"), None)
+        if meta.get("frame") is not None:
+            self.ledger.lost[meta["frame"]] = f"lost: {meta.get('reason') or 'engine gone'}"
         self.gap.lost(meta)
         self.pending.events.append(("frame_lost", meta.get("reason"), meta.get("frame")))
         return False
@@ -189,6 +203,8 @@ class SessionLoop:
         if switch is not None:
             self.pending.events.append(("engine_takeover", json.dumps(switch), meta["frame"]))
         t_got = time.monotonic_ns()
+        if meta["frame"] in self.sent or self.ledger.lost.pop(meta["frame"], None) is not None:
+            self.ledger.answered += 1  # a frame given up as lost that is answered after all has its result
         decode_ms, t_send = self.sent.pop(meta["frame"], (np.nan, t_got))
         latency_ms = (t_got - meta["t_capture_ns"]) / 1e6
         row = series_row(meta, reply, latency_ms)
@@ -233,6 +249,7 @@ class SessionLoop:
         self.capture.join(5)
         self.writer.flush()
         self.pending.events.extend(("frame_dropped", f"{self.opts.mode} mode", fid) for fid in self.mailbox.dropped_ids)
+        status, error = self._account(status, error)
         if error:
             self.pending.events.append(("session_error", error, None))
         self._flush_pending()  # the counts go in with finish_session below
@@ -244,12 +261,24 @@ class SessionLoop:
                                            error=error)
         result = SessionResult(self.sid, status, self.spec.describe(), c.frames, c.faces, c.fps, dropped,
                                list(self.mailbox.dropped_ids), self.client.bad_replies,
-                               str(series) if series else None, summary, error, c.first_result_s, self.stages)
+                               str(series) if series else None, summary, error, c.first_result_s, self.stages,
+                               self.ledger.missing(self.sent))
         if status != "complete":
             if error == "interrupted":
                 raise KeyboardInterrupt
             raise SessionIncomplete(f"{error}; session {self.sid} kept as incomplete with {c.frames} frames", result)
         return result
+
+    def _account(self, status: str, error: str | None) -> tuple[str, str | None]:
+        """The final status after counting: frames sent without a result (lost, rejected, never answered)
+        are listed in an event, and a session that would end complete without them ends incomplete."""
+        shortfall = self.ledger.shortfall(self.sent)
+        if shortfall is None:
+            return status, error
+        self.pending.events.append(("frames_without_result", shortfall, None))
+        if status == "complete":
+            return "incomplete", shortfall
+        return status, error
 
     def _summary(self, status: str) -> SessionSummary:
         """The session's summary, with the 3D-CNN's votes; the person's first complete session with a
