@@ -19,7 +19,7 @@ from monitor.capture.mailbox import FrameMailbox
 from monitor.capture.sources import SourceSpec
 from monitor.capture.thread import CaptureThread
 from monitor.engine.local import LocalEngine
-from monitor.errors import EngineError, FacemonitorError, SessionIncomplete
+from monitor.errors import EngineError, FacemonitorError, SessionIncomplete, StoreError
 from monitor.measures.summary import NO_FRAMES, SessionSummary, summarize
 from monitor.session.cnn import cnn_summary
 from monitor.session.options import SessionOptions, StageTimes
@@ -247,26 +247,38 @@ class SessionLoop:
         complete raises SessionIncomplete (KeyboardInterrupt when it was interrupted) after it is kept."""
         self.capture.stop()
         self.capture.join(5)
-        self.writer.flush()
+        try:
+            self.writer.flush()
+        except StoreError as e:  # disk full: the chunks on disk stay, the rows still in memory are lost
+            more = f"{self.writer.pending_rows} frames with a result could not be written"
+            status, error = "incomplete", _joined(_joined(error, str(e)), more)
         self.pending.events.extend(("frame_dropped", f"{self.opts.mode} mode", fid) for fid in self.mailbox.dropped_ids)
         status, error = self._account(status, error)
         if error:
             self.pending.events.append(("session_error", error, None))
-        self._flush_pending()  # the counts go in with finish_session below
+        try:
+            self._flush_pending()  # the counts go in with finish_session below
+        except StoreError as e:
+            status, error = "incomplete", _joined(error, str(e))
         summary = self._summary(status)
-        c = self.counts
+        c, w = self.counts, self.writer  # the row's frame counts are what is on disk
         dropped = len(self.mailbox.dropped_ids)
-        series = self.store.finish_session(self.sid, status, frames=c.frames, frames_with_face=c.faces,
-                                           dropped_frames=dropped, processing_fps=round(c.fps, 3), summary=summary,
-                                           error=error)
-        result = SessionResult(self.sid, status, self.spec.describe(), c.frames, c.faces, c.fps, dropped,
-                               list(self.mailbox.dropped_ids), self.client.bad_replies,
+        self.store.release_reserve(self.sid)  # the space kept for this moment, should the disk be full
+        try:
+            series = self.store.finish_session(self.sid, status, frames=w.rows_written,
+                                               frames_with_face=w.faces_written, dropped_frames=dropped,
+                                               processing_fps=round(c.fps, 3), summary=summary, error=error)
+        except StoreError as e:  # recorded incomplete when it could be; else recovered when the store is next opened
+            status, series, error = "incomplete", None, _joined(error, str(e))
+        result = SessionResult(self.sid, status, self.spec.describe(), w.rows_written, w.faces_written, c.fps,
+                               dropped, list(self.mailbox.dropped_ids), self.client.bad_replies,
                                str(series) if series else None, summary, error, c.first_result_s, self.stages,
                                self.ledger.missing(self.sent))
         if status != "complete":
             if error == "interrupted":
                 raise KeyboardInterrupt
-            raise SessionIncomplete(f"{error}; session {self.sid} kept as incomplete with {c.frames} frames", result)
+            raise SessionIncomplete(f"{error}; session {self.sid} kept as incomplete with {w.rows_written} frames",
+                                    result)
         return result
 
     def _account(self, status: str, error: str | None) -> tuple[str, str | None]:
@@ -291,6 +303,16 @@ class SessionLoop:
         if cnn is not None:
             summary = replace(summary, cnn=cnn)
         if opts.person and baseline is None and status == "complete" and summary.neutral_medians:
-            self.store.save_baseline(opts.person, self.sid, neutral_medians(summary.neutral_medians), opts.iris_mm)
-            summary = replace(summary, baseline_saved=True)
+            try:
+                self.store.save_baseline(opts.person, self.sid, neutral_medians(summary.neutral_medians), opts.iris_mm)
+                summary = replace(summary, baseline_saved=True)
+            except StoreError:  # no baseline this time: the next complete session tries again
+                pass
         return summary
+
+
+def _joined(error: str | None, more: str) -> str:
+    """Two reasons in one line, the second left out when the first already says it."""
+    if not error:
+        return more
+    return error if more in error else f"{error}; {more}"
