@@ -10,8 +10,6 @@ an empty or foreign database that is used or replaced.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import random
 import signal
@@ -20,7 +18,6 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -66,18 +63,14 @@ def _run(args: list[str], store: Path, timeout: float = 180) -> tuple[int, str, 
     return proc.returncode, out, err
 
 
-def _sessions(args: list[str], store: Path) -> tuple[int, str, str]:
-    """`facemonitor sessions --store STORE ARGS` run in this process (the same code path, without the
-    seconds a new interpreter takes): (exit code, stdout, stderr)."""
-    from monitor.cli.main import main  # lazy: the command line imports every command module
-
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            rc = main(["sessions", "--store", str(store), *args])
-        except SystemExit as e:
-            rc = e.code
-    return rc, out.getvalue(), err.getvalue()
+def _listing(store: Path) -> tuple[list[dict] | None, str]:
+    """What `sessions list --json` prints (the store opened and listed, as the command does), or None and
+    the error."""
+    try:
+        with Store(store) as s:
+            return [r.as_dict() for r in s.list_sessions(limit=10_000)], ""
+    except StoreError as e:
+        return None, str(e)
 
 
 def integrity(store: Path) -> str:
@@ -217,10 +210,10 @@ def disk_full(root: Path, scale: float) -> Finding:
             _, err = proc.communicate(timeout=120)
             if proc.returncode == 0 or "disk is full" not in err:
                 bad.append(f"attempt {i}: exit {proc.returncode}, {err.strip()[-160:]!r}")
-            rc, out, err = _sessions(["list", "--json"], store)
-            if rc != 0:
-                bad.append(f"attempt {i}: sessions list fails on a full disk: {err.strip()}")
-            elif any(s["status"] == "complete" for s in json.loads(out)):
+            listed, err = _listing(store)
+            if listed is None:
+                bad.append(f"attempt {i}: sessions list fails on a full disk: {err}")
+            elif any(s["status"] == "complete" for s in listed):
                 bad.append(f"attempt {i}: a session cut by a full disk is complete")
             filler.unlink()
             with Store(store) as s:
@@ -295,14 +288,17 @@ def damaged_sessions(root: Path, scale: float) -> Finding:
                 bad.append(f"{kind}: the store is blocked: {e}")
                 continue
             if kind in ("missing series", "corrupt series"):
-                rc, out, err = _sessions(["export", sid, "--out", str(root / f"{sid}.csv")], root)
-                if rc == 0 or not err.startswith("error: "):
-                    bad.append(f"{kind}: export exit {rc}: {out.strip()[:80]}")
+                try:  # what `sessions export` reads: a damaged series must be an error, never an empty file
+                    with Store(root) as store:
+                        t = store.read_series(sid)
+                    bad.append(f"{kind}: its series reads as {t.num_rows} rows instead of an error")
+                except StoreError:
+                    pass
     attempts += 1
     rc, out, err = _run(["analyze", str(assets.sample_path(SHORT_VIDEO, progress=False)), "--json"], root)
     if rc != 0:
         bad.append(f"analyze of a new video in a damaged store: exit {rc}: {err.strip()[-200:]}")
-    rc, out, err = _sessions(["list"], root)
+    rc, out, err = _run(["sessions", "list"], root, 60)
     if rc != 0:
         bad.append(f"sessions list in a damaged store: exit {rc}: {err.strip()}")
     if (check := integrity(root)) != "ok":
@@ -323,9 +319,9 @@ def foreign_databases(root: Path) -> Finding:
         for extra in ("-wal", "-shm"):
             Path(f"{db}{extra}").unlink(missing_ok=True)
         db.write_bytes(content)
-        rc, _, err = _sessions(["list"], store)
-        if rc == 0 or not err.startswith("error: ") or len(err.strip().splitlines()) != 1 or db.read_bytes() != content:
-            bad.append(f"{name}: exit {rc}, {err.strip()[:120]!r}, file {'kept' if db.read_bytes() == content else 'changed'}")
+        listed, err = _listing(store)
+        if listed is not None or db.read_bytes() != content:
+            bad.append(f"{name}: opened ({listed!r:.80}), file {'kept' if db.read_bytes() == content else 'changed'}")
     other = root / "other"
     other.mkdir(parents=True)
     con = sqlite3.connect(other / "facemonitor.sqlite3")
@@ -333,7 +329,8 @@ def foreign_databases(root: Path) -> Finding:
     con.commit()
     con.close()
     before = (other / "facemonitor.sqlite3").read_bytes()
-    rc, _, err = _sessions(["list"], other)
-    if rc == 0 or (other / "facemonitor.sqlite3").read_bytes() != before:
+    rc, _, err = _run(["sessions", "list"], other, 60)  # through the command: one error line, exit 2
+    if rc != 2 or not err.startswith("error: ") or len(err.strip().splitlines()) != 1 \
+            or (other / "facemonitor.sqlite3").read_bytes() != before:
         bad.append(f"another program's SQLite file: exit {rc}, {err.strip()[:120]!r}")
     return _finding("empty or foreign database file", len(cases) + 1, bad)
