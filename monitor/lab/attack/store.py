@@ -131,8 +131,10 @@ def kills_mid_write(root: Path, scale: float, rng: random.Random) -> Finding:
     for i in range(n):
         proc = _cli(["analyze", video, "--json"], root)
         started = _wait_for(lambda: _session_started(root), proc, 120)
+        if started and i % 3:  # most kills after the first series chunk, some before it
+            _wait_for(lambda: any((root / "sessions").glob("*/parts/part-*.parquet")), proc, 120)
         if started:
-            time.sleep(rng.uniform(0.2, 6.0))
+            time.sleep(rng.uniform(0.0, 2.0))
         killed = proc.poll() is None
         if killed:
             proc.send_signal(signal.SIGKILL)
