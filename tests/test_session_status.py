@@ -70,28 +70,28 @@ def test_frames_the_engine_rejects_make_the_session_incomplete(refusing_engine, 
 
 @pytest.mark.fast
 @pytest.mark.parametrize("args, says", [
-    (("analyze", "x.mp4", "--iris-mm", "50"), "between 9 and 14 mm"),
-    (("analyze", "x.mp4", "--iris-mm", "-3"), "between 9 and 14 mm"),
-    (("analyze", "x.mp4", "--iris-mm", "nan"), "not a finite number"),
+    (("analyze", "x.mp4", "--iris-mm", "50"), "--iris-mm must be 9–14 mm (got"),
+    (("analyze", "x.mp4", "--iris-mm", "-3"), "--iris-mm must be 9–14 mm (got"),
+    (("analyze", "x.mp4", "--iris-mm", "nan"), "must be a finite number"),
     (("analyze", "x.mp4", "--max-seconds", "-1"), "above 0"),
     (("analyze", "x.mp4", "--max-seconds", "0"), "above 0"),
     (("analyze", "x.mp4", "--cnn-stride", "0"), "at least 1"),
     (("live", "--seconds", "-5"), "above 0"),
-    (("live", "--seconds", "inf"), "not a finite number"),
-    (("app", "--port", "0"), "between 1 and 65535"),
-    (("app", "--port", "70000"), "between 1 and 65535"),
-    (("engine", "--iris-mm", "50"), "between 9 and 14 mm"),
+    (("live", "--seconds", "inf"), "must be a finite number"),
+    (("app", "--port", "0"), "--port must be 1–65535"),
+    (("app", "--port", "70000"), "--port must be 1–65535"),
+    (("engine", "--iris-mm", "50"), "--iris-mm must be 9–14 mm (got"),
     (("cohort", "analyze", "d", "--workers", "0"), "at least 1"),
     (("sessions", "fatigue", "x", "--from", "-2"), "at least 0"),
     (("bench", "--repeat", "0"), "at least 1"),
     (("cnn", "train", "--dataset", "d", "--out", "o", "--lr", "0"), "above 0"),
     (("cnn", "train", "--dataset", "d", "--out", "o", "--folds", "1"), "at least 2"),
-    (("models", "export-onnx", "--frames", "x"), "not an integer"),
+    (("models", "export-onnx", "--frames", "x"), "--frames must be an integer"),
 ])
 def test_numeric_options_out_of_range_are_refused_at_parse_time(args, says, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FACEMONITOR_STORE", str(tmp_path / "store"))
     with pytest.raises(SystemExit) as exit_:
         main(list(args))
-    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
-    assert exit_.value.code == 2 and len(errors) == 1 and says in errors[0], errors
+    lines = capsys.readouterr().err.splitlines()  # one line, no usage block
+    assert exit_.value.code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], lines
     assert not (tmp_path / "store").exists()  # refused before anything was written

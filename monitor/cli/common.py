@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from pathlib import Path
 
 from monitor.engine.options import CnnOptions
@@ -15,14 +16,25 @@ from monitor.session.options import SessionOptions
 IRIS_MM_RANGE = (9.0, 14.0)
 
 
-# -- checked numeric option types: argparse turns their ArgumentTypeError into one `error:` line, exit 2 --
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``error: --opt must be … (got …)``, and exit code 2,
+    like every other error of the command line (no usage block)."""
+
+    def error(self, message: str):
+        m = re.match(r"argument (\S+?)(?:/\S+)?: (.*)", message, re.S)
+        text = f"{m.group(1)} {m.group(2)}" if m and m.group(2).startswith("must be") else message
+        self.exit(2, f"error: {' '.join(text.split())} (see: {self.prog} --help)\n")
+
+
+# -- checked numeric option types: OneLineParser turns their ArgumentTypeError into one `error:` line, exit 2 --
 def _parse(text: str, kind: type) -> float | int:
     try:
         value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'} (got {text!r})") \
+            from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        raise argparse.ArgumentTypeError(f"must be a finite number (got {text!r})")
     return value
 
 
@@ -38,8 +50,8 @@ def number_in(lo: float | None, hi: float | None, kind: type = float, unit: str 
             elif lo is None:
                 want = f"at most {hi:g}{unit}"
             else:
-                want = f"between {lo:g} and {hi:g}{unit}"
-            raise argparse.ArgumentTypeError(f"{text} is out of range: it must be {want}")
+                want = f"{lo:g}–{hi:g}{unit}"
+            raise argparse.ArgumentTypeError(f"must be {want} (got {text})")
         return value
 
     check.__name__ = f"{kind.__name__} in range"
