@@ -77,7 +77,9 @@ def test_an_eye_that_cannot_be_measured_says_why_and_has_no_value(blink, angles,
     for side, want in zip(("left", "right"), status):
         assert row[f"eye_status_{side}"] == want
         assert math.isnan(row[f"eye_aperture_{side}_mm"]) == (want != "ok")
-        assert math.isfinite(row[f"eye_aperture_raw_{side}_mm"])  # the landmark value is always there
+        # a closed eye keeps its landmark value; beyond the pose gate no measure is reported at all
+        assert math.isfinite(row[f"eye_aperture_raw_{side}_mm"]) == (want != "pose")
+    assert row["gate_status"] == ("pose" if "pose" in status else "ok")
     assert row["eye_closed_left"] == (blink[0] >= 0.5)
 
 

@@ -3,7 +3,9 @@
 Eyelid measures come from the image (monitor/measures/kernels/_eyelid.py), because the landmark model's lid
 points lag a lid that really moves; the landmark-only values are kept beside them as ``*_raw_*``.
 When an eye cannot be measured (closed, covered, out of frame, turned too far) its refined values
-are NaN and ``eye_status_<side>`` says why — never a guessed number.
+are NaN and ``eye_status_<side>`` says why — never a guessed number. A frame whose mesh does not sit
+on a face, or whose head is turned beyond the pose gate, has no measure at all and ``gate_status``
+says why (monitor/measures/gates.py).
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ import numpy as np
 
 from calibration.scale import IrisScale
 from engines.base import LandmarkResult
+from monitor.measures import face_model as L
 from monitor.measures.face_model import SIDES, Blendshape
+from monitor.measures.gates import OK, MeshGeometry, mesh_refusal, pose_refusal
 from monitor.measures.kernels import (
     MEASURE_NAMES,
     EyeSlot,
     Measure,
     MouthSlot,
+    eye_evidence,
     eyelids,
     face_size,
     frame_measures,
     head_angles,
     mouth_corners,
 )
+from monitor.measures.kernels._mouth import MAX_LIP_GAP
 from monitor.measures.kernels.api import ANGLE_OUTPUTS, AREA_OUTPUTS
 from monitor.measures.schema import BOOL_COLUMNS, FLOAT_COLUMNS, LANDMARK_COLUMNS, STATUS_COLUMNS
 
@@ -75,17 +81,45 @@ def eye_state(eye: np.ndarray, blink: float, yaw: float, pitch: float, limits: E
     return "ok", conf
 
 
+def _geometry(landmarks_px: np.ndarray, px: np.ndarray) -> MeshGeometry:
+    pts = landmarks_px.astype(np.float64)
+    iris = np.array([px[Measure.iris_diameter_left], px[Measure.iris_diameter_right]])
+    iris = iris[np.isfinite(iris) & (iris > 0)]
+    return MeshGeometry(float(np.linalg.norm(pts[L.LEFT_IRIS_CENTER] - pts[L.RIGHT_IRIS_CENTER])),
+                        float(px[Measure.intercanthal]), float(iris.mean()) if iris.size else math.nan)
+
+
+def _refused(reason: str, result: LandmarkResult, mm_per_px: float, angles: tuple | None) -> dict:
+    """A frame withheld by a gate: no measure, the reason in every status column; the head angles
+    only when the mesh is a face (a pose refusal)."""
+    out = empty_measures(reason)
+    out["mm_per_px"] = float(mm_per_px)
+    if angles is not None:
+        out.update(yaw_deg=float(angles[0]), pitch_deg=float(angles[1]), roll_deg=float(angles[2]))
+    for s in SIDES:
+        out[f"eye_closed_{s}"] = bool(result.blendshapes[_BLINK[s]] >= LIMITS.closed_blink)
+    return out
+
+
 def compute_measures(result: LandmarkResult, scale: IrisScale, image_rgb: np.ndarray | None) -> dict:
     """Series values for one frame; NaN where a value cannot be measured (and the reason in the
-    eye status columns). ``image_rgb`` is the frame the landmarks came from; without it only the
-    landmark measures are filled."""
+    eye status columns, or in ``gate_status`` when the whole frame is withheld). ``image_rgb`` is the
+    frame the landmarks came from; without it only the landmark measures are filled."""
     if not result.face:
         return empty_measures()
     px = frame_measures(result.landmarks_px, result.matrix)
     yaw, pitch, roll = head_angles(result.matrix)
+    evidence = None if image_rgb is None else eye_evidence(image_rgb, result.landmarks_px)
+    blinks = tuple(float(result.blendshapes[_BLINK[s]]) for s in SIDES)
+    misfit = mesh_refusal(_geometry(result.landmarks_px, px), evidence, blinks, scale.iris_mm)
+    if misfit:  # not a face: it must not calibrate the scale either
+        return _refused(misfit, result, scale.mm_per_px, None)
     mm_per_px = scale.update(px[Measure.iris_diameter_left],
                              px[Measure.iris_diameter_right], yaw, face_size(result.landmarks_px))
+    if pose := pose_refusal(yaw, pitch):
+        return _refused(pose, result, mm_per_px, (yaw, pitch, roll))
     out = empty_measures("no_image" if image_rgb is None else "no_scale")
+    out["gate_status"] = OK
     for name, col, v in zip(MEASURE_NAMES, LANDMARK_COLUMNS, px):
         if name in ANGLE_OUTPUTS:
             out[col] = float(v)
@@ -101,6 +135,7 @@ def compute_measures(result: LandmarkResult, scale: IrisScale, image_rgb: np.nda
     if image_rgb is None or not np.isfinite(mm_per_px):
         return out
     mouth = mouth_corners(image_rgb, result.landmarks_px, result.matrix)
+    out["lips_apart"] = bool(mouth[0, MouthSlot.LIP_GAP] > MAX_LIP_GAP)
     for i, s in enumerate(SIDES):
         if np.isfinite(mouth[i, MouthSlot.HEIGHT_SHIFT]):
             out[f"commissure_seam_{s}"] = True
@@ -131,6 +166,7 @@ def compile_kernels() -> None:
     face_size(pts)
     eyelids(blank, pts, np.eye(3))
     mouth_corners(blank, pts, np.eye(3))
+    eye_evidence(blank, pts)
 
 
 def nan_to_none(values: dict) -> dict:

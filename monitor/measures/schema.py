@@ -124,10 +124,17 @@ def _columns() -> tuple[Column, ...]:
              + [Column(f"commissure_seam_{s}", "–", "bool", f"lip seam found, {s}",
                        "true where the lip seam beside that corner was found and refined the height; false where the "
                        "lips are apart there (an open mouth, teeth) or the seam is too faint, and the height is the "
-                       "landmark value", "`commissure_seam_left`, `_right`") for s in SIDES])
+                       "landmark value", "`commissure_seam_left`, `_right`") for s in SIDES]
+             + [_one("lips_apart", "bool", "bool", "lips apart",
+                     "the inner lips are apart at the midline (gap > 0.06 mouth widths, about 3 mm): the lip seam is "
+                     "not sought and both commissure heights are the landmark values (see Plausibility gates)")])
     status = [Column(f"eye_status_{s}", "text", "string", f"eye status, {s}",
                      "`ok` or why the refined eyelid values are missing (see Eyelids)", "`eye_status_left`, `_right`")
               for s in SIDES]
+    status.append(_one("gate_status", "text", "string", "plausibility gate",
+                       "`ok`, or why every measure of the frame is withheld: `iris_not_dark`, `ipd_implausible`, "
+                       "`intercanthal_implausible` (the mesh does not sit on a face), `pose` (turned or tilted beyond "
+                       "the gate); `no_face` without a face (see Plausibility gates)"))
     head = [
         _one("frame", "–", "int64", "frame", "frame id from the capture thread (0, 1, …)"),
         _one("t_s", "s", "float64", "time", "media time from the start of the session"),
@@ -167,8 +174,10 @@ AREA_COLUMNS = tuple(c.name for c in COLUMNS if c.unit == "mm²")
 ANGLE_COLUMNS = tuple(c.name for c in COLUMNS if c.unit == "°")
 CONFIDENCE_COLUMNS = tuple(f"lid_confidence_{s}" for s in SIDES)
 FLOAT_COLUMNS = LENGTH_COLUMNS + AREA_COLUMNS + ANGLE_COLUMNS + CONFIDENCE_COLUMNS + ("mm_per_px",)
-BOOL_COLUMNS = tuple(f"eye_closed_{s}" for s in SIDES) + tuple(f"commissure_seam_{s}" for s in SIDES)
-STATUS_COLUMNS = tuple(f"eye_status_{s}" for s in SIDES)
+BOOL_COLUMNS = (tuple(f"eye_closed_{s}" for s in SIDES) + tuple(f"commissure_seam_{s}" for s in SIDES)
+                + ("lips_apart",))
+EYE_STATUS_COLUMNS = tuple(f"eye_status_{s}" for s in SIDES)
+STATUS_COLUMNS = EYE_STATUS_COLUMNS + ("gate_status",)
 # the landmark-only value of each frame_measures output, in MEASURE_NAMES order
 LANDMARK_COLUMNS = tuple(
     f"{n.rsplit('_', 1)[0]}_raw_{n.rsplit('_', 1)[1]}_mm" if n.rsplit("_", 1)[0] in _RAW and n.endswith(SIDES)

@@ -14,7 +14,7 @@ from monitor.measures.face_model import SIDES
 from monitor.measures.fatigue import fatigue_curve
 from monitor.measures.gaze import gaze_excursions
 from monitor.measures.palsy import eface, house_brackmann
-from monitor.measures.schema import ANGLE_COLUMNS, AREA_COLUMNS, LENGTH_COLUMNS, STATUS_COLUMNS
+from monitor.measures.schema import ANGLE_COLUMNS, AREA_COLUMNS, EYE_STATUS_COLUMNS, LENGTH_COLUMNS
 from monitor.protocol import steps as S
 
 PAIRED = ("eye_aperture", "mrd1", "brow_height", "commissure_height")
@@ -48,6 +48,14 @@ def _medians(table: pa.Table, mask: np.ndarray) -> dict[str, float]:
 def _counts(values: np.ndarray) -> dict[str, int]:
     names, n = np.unique(values.astype(str), return_counts=True)
     return {str(k): int(v) for k, v in zip(names, n)}
+
+
+def refused_counts(table: pa.Table, face: np.ndarray) -> dict[str, int]:
+    """Frames with a face that a plausibility gate withheld, per reason (gate_status other than ok)."""
+    if "gate_status" not in table.column_names:  # a series stored before the gates
+        return {}
+    status = np.array([v or "ok" for v in table.column("gate_status").to_pylist()], object)[face]
+    return _counts(status[status != "ok"])
 
 
 def count_blinks(t: np.ndarray, closed_l: np.ndarray, closed_r: np.ndarray, max_s: float = MAX_BLINK_S) -> int:
@@ -144,6 +152,7 @@ class SessionSummary:
     frames_with_multiple_faces: int = 0
     measures: dict = field(default_factory=dict)  # series column → {median, p05, p95, n} or None
     eye_status: dict = field(default_factory=dict)  # side → {status: frames}
+    refused: dict = field(default_factory=dict)  # plausibility gate reason → frames withheld (gate_status)
     blinks: dict = field(default_factory=dict)  # count, per_min
     asymmetry: dict = field(default_factory=dict)  # window, static, dynamic, index, blendshape differences
     steps: dict[str, StepSummary] = field(default_factory=dict)
@@ -170,7 +179,7 @@ class SessionSummary:
         out.update(face_fraction=self.face_fraction, frames_with_multiple_faces=self.frames_with_multiple_faces)
         if not self.face_found:
             return out
-        out.update(measures=self.measures, eye_status=self.eye_status)
+        out.update(measures=self.measures, eye_status=self.eye_status, refused=self.refused)
         if self.blinks:  # photos have no blink rate
             out["blinks"] = self.blinks
         out.update(asymmetry=self.asymmetry, steps={k: v.as_dict() for k, v in self.steps.items()}, gaze=self.gaze,
@@ -189,6 +198,7 @@ class SessionSummary:
             face_found=bool(d.get("face_found")), message=d.get("message"), face_fraction=d.get("face_fraction"),
             frames_with_multiple_faces=int(d.get("frames_with_multiple_faces") or 0),
             measures=dict(d.get("measures") or {}), eye_status=dict(d.get("eye_status") or {}),
+            refused=dict(d.get("refused") or {}),
             blinks=dict(d.get("blinks") or {}), asymmetry=dict(d.get("asymmetry") or {}),
             steps={k: StepSummary.from_dict(v) for k, v in (d.get("steps") or {}).items()},
             gaze=dict(d.get("gaze") or {}), palsy=d.get("palsy"), neutral_medians=dict(d.get("neutral_medians") or {}),
@@ -236,7 +246,8 @@ def summarize(table: pa.Table, baseline: dict | None = None, still: bool = False
         True, **head,
         measures={c: _stats(_col(table, c)[face]) for c in STAT_COLUMNS},
         eye_status={c.removeprefix("eye_status_"): _counts(np.array(table.column(c).to_pylist(), object)[face])
-                    for c in STATUS_COLUMNS},
+                    for c in EYE_STATUS_COLUMNS},
+        refused=refused_counts(table, face),
         blinks={} if still else {"count": blinks, "per_min": round(blinks / span_min, 2)},
         asymmetry={"window": rest_name, "static": static, "dynamic": dynamic,
                    "index": asymmetry_index(static, dynamic),

@@ -8,9 +8,11 @@ holds the plain-numpy references that the tests compare each kernel with.
 from monitor.measures.kernels.api import (
     HEAD_MEASURES,
     MEASURE_NAMES,
+    EvidenceSlot,
     EyeSlot,
     Measure,
     MouthSlot,
+    eye_evidence,
     eyelids,
     face_size,
     frame_measures,
@@ -25,9 +27,11 @@ from monitor.measures.kernels.api import (
 __all__ = [
     "HEAD_MEASURES",
     "Measure",
+    "EvidenceSlot",
     "EyeSlot",
     "MouthSlot",
     "MEASURE_NAMES",
+    "eye_evidence",
     "eyelids",
     "face_size",
     "frame_measures",

@@ -4,7 +4,9 @@ Like its lid points, the landmark model's mouth corners lag a corner that really
 by about three quarters of the true distance. Where the lips meet, the seam between them is a dark
 valley in the image. These kernels find that valley in a few columns just medial to each corner and
 move the landmark corner by how far the seam lies below (or above) the landmark seam, along the
-head's down axis in the image.
+head's down axis in the image. The seam is evidence only where the lips meet: when the landmarks put
+the lips apart at the midline (talking, smiling with teeth, an open mouth), no corner is refined and
+the caller keeps the landmark value (docs/measures.md, "Plausibility gates").
 """
 
 import numpy as np
@@ -13,8 +15,8 @@ from numba import njit
 from monitor.measures.kernels._eyelid import _median_small, _parabola_offset, contour_t_at, luma_at, smooth_profile
 
 # per-side output slots
-MOUTH_OUT = 4
-SEAM_SHIFT, SEAM_CONTRAST, SEAM_COLUMNS, HEIGHT_SHIFT = range(MOUTH_OUT)
+MOUTH_OUT = 5
+SEAM_SHIFT, SEAM_CONTRAST, SEAM_COLUMNS, HEIGHT_SHIFT, LIP_GAP = range(MOUTH_OUT)
 
 N_SEAM = 7  # columns, from SEAM_FROM to SEAM_TO mouth widths medial to the corner
 SEAM_FROM = 0.04
@@ -25,6 +27,9 @@ SEAM_SIGMA = 2.0  # Gaussian smoothing of the profile, in samples (0.01 mouth wi
 MAX_GAP = 0.08  # lips farther apart than this (mouth widths) at a column: no seam there
 MIN_SEAM = 4  # fewest seam columns for a refined corner
 MIN_CONTRAST = 0.04  # weakest valley (Weber contrast) counted as a seam
+# inner lips farther apart than this at the midline (mouth widths): the lips are apart, no corner is refined.
+# 0.06 of a ~50 mm adult mouth is ~3 mm, the upper end of the normal resting interlabial gap (docs/measures.md)
+MAX_LIP_GAP = 0.06
 
 
 @njit(cache=True, nogil=True)
@@ -59,14 +64,17 @@ def seam_valley(img, px, py, dx, dy, t_ref, half, prof, smooth, kern):
 
 
 @njit(cache=True, nogil=True)
-def mouth_corners(img, pts, rot, corners, canthi, upper_l, lower_l, upper_r, lower_r, out):
+def mouth_corners(img, pts, rot, corners, canthi, midline, upper_l, lower_l, upper_r, lower_r, out):
     """Both mouth corners: out is (2, MOUTH_OUT), row 0 the patient's left.
 
-    ``corners`` = [left, right] mouth corner, ``canthi`` = [left, right] inner canthus; ``upper_<side>``
+    ``corners`` = [left, right] mouth corner, ``canthi`` = [left, right] inner canthus, ``midline`` = [upper,
+    lower] inner lip midpoint; ``upper_<side>``
     and ``lower_<side>`` are that half of the inner lip contour, upper and lower lip, each running
     from the midline out to the mouth corner. Slots: the seam's median shift from the landmark seam (image pixels along
     the head's down axis, + down), its median contrast, how many columns found it, and the change that
-    shift makes to the commissure height (head-frame pixels, + lower; see _measures.py)."""
+    shift makes to the commissure height (head-frame pixels, + lower; see _measures.py), and the gap
+    between the inner lips at the midline along the down axis (mouth widths, in both rows). When that
+    gap exceeds MAX_LIP_GAP no column is searched (0 seam columns) and the other seam slots stay NaN."""
     for s in range(2):
         for k in range(MOUTH_OUT):
             out[s, k] = np.nan
@@ -81,6 +89,13 @@ def mouth_corners(img, pts, rot, corners, canthi, upper_l, lower_l, upper_r, low
     ry = pts[corners[1], 1]
     width = np.sqrt((lx - rx) ** 2 + (ly - ry) ** 2)
     if width < 4.0:
+        return
+    gap = ((pts[midline[1], 0] - pts[midline[0], 0]) * dx + (pts[midline[1], 1] - pts[midline[0], 1]) * dy) / width
+    out[0, LIP_GAP] = gap
+    out[1, LIP_GAP] = gap
+    if gap > MAX_LIP_GAP:
+        out[0, SEAM_COLUMNS] = 0.0
+        out[1, SEAM_COLUMNS] = 0.0
         return
     ax = pts[canthi[0], 0]
     ay = pts[canthi[0], 1]

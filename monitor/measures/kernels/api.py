@@ -8,9 +8,12 @@ import numpy as np
 
 from monitor.measures import face_model as L
 from monitor.measures.kernels import _eyelid as E
+from monitor.measures.kernels import _gates as G
 from monitor.measures.kernels import _mouth as M
 from monitor.measures.kernels._eyelid import EYE_OUT
 from monitor.measures.kernels._eyelid import eyelids as _eyelids
+from monitor.measures.kernels._gates import EVIDENCE_OUT
+from monitor.measures.kernels._gates import eye_evidence as _eye_evidence
 from monitor.measures.kernels._geometry import rigid_size
 from monitor.measures.kernels._measures import N_OUT, frame_measures_px, frame_measures_px_batch
 from monitor.measures.kernels._mouth import MOUTH_OUT
@@ -64,6 +67,14 @@ class MouthSlot(IntEnum):
     SEAM_CONTRAST = M.SEAM_CONTRAST
     SEAM_COLUMNS = M.SEAM_COLUMNS  # columns that found the seam
     HEIGHT_SHIFT = M.HEIGHT_SHIFT  # the change of the commissure height it makes, head-frame px
+    LIP_GAP = M.LIP_GAP  # inner lips' gap at the midline, mouth widths (above MAX_LIP_GAP: no seam is sought)
+
+
+class EvidenceSlot(IntEnum):
+    """The slots of one eye's row in eye_evidence()' output (monitor/measures/kernels/_gates.py)."""
+
+    IRIS_LUMA = G.IRIS_LUMA  # mean luma (0–255) at the mesh's iris centre
+    SCLERA_LUMA = G.SCLERA_LUMA  # the brighter sclera side's mean luma, between the iris ring and a corner
 
 _IDX = np.array(
     [L.LEFT_IRIS_CENTER, L.RIGHT_IRIS_CENTER, L.LEFT_EYE_INNER, L.RIGHT_EYE_INNER,
@@ -154,6 +165,7 @@ def _image(image_rgb) -> np.ndarray:
 
 _CORNERS = np.array([L.LEFT_MOUTH_CORNER, L.RIGHT_MOUTH_CORNER], np.int64)
 _CANTHI = np.array([L.LEFT_EYE_INNER, L.RIGHT_EYE_INNER], np.int64)
+_MIDLINE = np.array([L.UPPER_LIP_INNER_MID, L.LOWER_LIP_INNER_MID], np.int64)
 
 
 def mouth_corners(image_rgb, landmarks_px, rotation) -> np.ndarray:
@@ -161,14 +173,31 @@ def mouth_corners(image_rgb, landmarks_px, rotation) -> np.ndarray:
 
     Slots (see monitor/measures/kernels/_mouth.py): the lip seam's shift from the landmark seam beside the
     corner (image pixels along the head's down axis), its contrast, the number of columns that found
-    it, and the resulting change of the commissure height (head-frame pixels); NaN where no seam.
+    it, the resulting change of the commissure height (head-frame pixels; NaN where no seam), and the
+    inner lips' gap at the midline in mouth widths (the seam is sought only when it is at most MAX_LIP_GAP).
     """
     img = _image(image_rgb)
     pts = _as_float("landmarks_px", landmarks_px, (L.N_LANDMARKS, 3), False)
     rot = _rotation("rotation", rotation, False)
     out = np.empty((2, MOUTH_OUT))
-    _mouth_corners(img, pts, rot, _CORNERS, _CANTHI, L.LEFT_UPPER_SEAM, L.LEFT_LOWER_SEAM, L.RIGHT_UPPER_SEAM,
+    _mouth_corners(img, pts, rot, _CORNERS, _CANTHI, _MIDLINE, L.LEFT_UPPER_SEAM, L.LEFT_LOWER_SEAM, L.RIGHT_UPPER_SEAM,
                    L.RIGHT_LOWER_SEAM, out)
+    return out
+
+
+_EYES = np.array([[L.LEFT_IRIS_CENTER, L.LEFT_IRIS_RING[0], L.LEFT_IRIS_RING[2], L.LEFT_EYE_INNER, L.LEFT_EYE_OUTER],
+                  [L.RIGHT_IRIS_CENTER, L.RIGHT_IRIS_RING[0], L.RIGHT_IRIS_RING[2], L.RIGHT_EYE_INNER,
+                   L.RIGHT_EYE_OUTER]], np.int64)
+
+
+def eye_evidence(image_rgb, landmarks_px) -> np.ndarray:
+    """Image evidence that the mesh's eyes are eyes: (2, EVIDENCE_OUT), row 0 the patient's left. Slots
+    (see monitor/measures/kernels/_gates.py): mean luma at the iris centre, and the brighter sclera side's
+    mean luma between the iris ring and the eye corner; NaN where the samples leave the image."""
+    img = _image(image_rgb)
+    pts = _as_float("landmarks_px", landmarks_px, (L.N_LANDMARKS, 3), False)
+    out = np.empty((2, EVIDENCE_OUT))
+    _eye_evidence(img, pts, _EYES, out)
     return out
 
 

@@ -18,8 +18,10 @@ from monitor.measures.kernels._eyelid import (
     UPPER_ABOVE_R,
     UPPER_BELOW_R,
 )
+from monitor.measures.kernels._gates import EVIDENCE_OUT, PUPIL_R, SCLERA_AT
 from monitor.measures.kernels._mouth import (
     MAX_GAP,
+    MAX_LIP_GAP,
     MIN_CONTRAST,
     MIN_SEAM,
     MOUTH_OUT,
@@ -313,6 +315,10 @@ def mouth_corners(img, pts, rot):
     width = np.linalg.norm(corners[0] - corners[1])
     if width < 4:
         return out
+    out[:, 4] = (pts[L.LOWER_LIP_INNER_MID, :2] - pts[L.UPPER_LIP_INNER_MID, :2]) @ dn / width
+    if out[0, 4] > MAX_LIP_GAP:
+        out[:, 2] = 0
+        return out
     line = pts[L.RIGHT_EYE_INNER, :2] - pts[L.LEFT_EYE_INNER, :2]
     ln = np.linalg.norm(line)
     gain = np.nan if ln < 1e-9 else -(line[0] * dn[1] - line[1] * dn[0]) / ln / f
@@ -340,6 +346,29 @@ def mouth_corners(img, pts, rot):
             out[s, 0] = np.median(shifts)
             out[s, 1] = np.median(contrasts)
             out[s, 3] = out[s, 0] * gain
+    return out
+
+
+# --- eye evidence for the plausibility gates (monitor/measures/kernels/_gates.py) ------------------------
+
+def eye_evidence(img, pts):
+    pts = np.asarray(pts, float)
+    out = np.full((2, EVIDENCE_OUT), np.nan)
+    eyes = ((L.LEFT_IRIS_CENTER, L.LEFT_IRIS_RING, L.LEFT_EYE_INNER, L.LEFT_EYE_OUTER),
+            (L.RIGHT_IRIS_CENTER, L.RIGHT_IRIS_RING, L.RIGHT_EYE_INNER, L.RIGHT_EYE_OUTER))
+    for s, (c, ring, inner, outer) in enumerate(eyes):
+        a, b = pts[ring[0], :2], pts[ring[2], :2]
+        r = np.linalg.norm(a - b) / 2
+        offsets = PUPIL_R * r * np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]])
+        xy = pts[c, :2] + offsets
+        out[s, 0] = luma_at(img, xy[:, 0], xy[:, 1]).mean()
+        sides = []
+        for p in (a, b):
+            q = min((pts[inner, :2], pts[outer, :2]), key=lambda q: np.sum((q - p) ** 2))
+            xy = p + np.array(SCLERA_AT)[:, None] * (q - p)
+            sides.append(luma_at(img, xy[:, 0], xy[:, 1]).mean())
+        sides = [v for v in sides if np.isfinite(v)]
+        out[s, 1] = max(sides) if sides else np.nan
     return out
 
 
