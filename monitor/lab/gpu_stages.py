@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engines import create_runner
+from engines.clip import OrtClipRunner, TensorRTClipRunner, prepare_clips
+
 ROOT = Path(__file__).resolve().parents[2]
 STREAM_COUNTS = (1, 8, 32, 64)
 CLIP_BATCHES = (1, 16)
@@ -85,7 +88,7 @@ def install(work: Path) -> dict:
 
 
 def assets(work: Path) -> dict:
-    from engines import assets as a
+    from engines import assets as a  # lazy: platformdirs, which the install stage may only now have installed
 
     return {"model": str(a.model_path(progress=False)), "sample": str(a.sample_path(progress=False))}
 
@@ -113,9 +116,6 @@ def clip_model(work: Path) -> Path:
 
 def tensorrt_build(work: Path) -> dict:
     """Build (or find in the cache) the TensorRT engines: the landmark networks and the clip model."""
-    from engines import create_runner
-    from engines.clip import TensorRTClipRunner
-
     rows = []
     t0 = time.monotonic()
     try:
@@ -157,7 +157,6 @@ def _time_batches(infer, clips: np.ndarray) -> dict:
 def _torch_infer(half: bool):
     import torch
 
-    from engines.clip import prepare_clips
     from monitor.lab.cnn.model import build_model  # lazy: torch
 
     torch.manual_seed(0)  # the same weights as the exported model (export_onnx seeds 0 too)
@@ -177,8 +176,6 @@ def _torch_infer(half: bool):
 def clips(work: Path) -> dict:
     """Clips per second at batch 1 and 16 per backend (uint8 clips in, probabilities out), and the largest
     difference of the probabilities from ONNX Runtime on the CPU on two clips."""
-    from engines.clip import OrtClipRunner, TensorRTClipRunner
-
     _preload_cuda()
     model = clip_model(work)
     data = np.random.default_rng(0).integers(0, 256, (max(CLIP_BATCHES), CLIP_FRAMES, CLIP_SIZE, CLIP_SIZE, 3),
@@ -187,7 +184,7 @@ def clips(work: Path) -> dict:
         ref = cpu.infer(data[:2])
     backends = {"pytorch-cuda-fp32": lambda: _torch_infer(False), "pytorch-cuda-fp16": lambda: _torch_infer(True),
                 "onnxruntime-cuda": lambda: OrtClipRunner(model, "cuda").activate().infer,
-                "tensorrt-fp16": lambda: _trt_clip(model, work, TensorRTClipRunner)}
+                "tensorrt-fp16": lambda: _trt_clip(model, work)}
     rows = []
     for name, make in backends.items():
         row = {"backend": name}
@@ -204,23 +201,23 @@ def clips(work: Path) -> dict:
     return {"rows": rows, "model": f"{CLIP_ARCH} {CLIP_FRAMES}x{CLIP_SIZE}, untrained (timing only)"}
 
 
-def _trt_clip(model: Path, work: Path, runner_cls):
+def _trt_clip(model: Path, work: Path):
     cache = work / "trt-cache"
     if not any(cache.glob(f"{model.stem}-fp16.engine")):
         raise RuntimeError("no cached engine (the tensorrt-build stage did not build it)")
-    return runner_cls(model, "fp16", cache_dir=cache).activate().infer
+    return TensorRTClipRunner(model, "fp16", cache_dir=cache).activate().infer
 
 
 def _sample_frames() -> tuple[list, float]:
-    from engines import assets as a
-    from monitor.capture.sources import read_rgb_frames
+    from engines import assets as a  # lazy: platformdirs (installed by the install stage)
+    from monitor.capture.sources import read_rgb_frames  # lazy: cv2 (installed by the install stage)
 
     return read_rgb_frames(a.sample_path(progress=False))
 
 
 def parity(work: Path) -> dict:
     """Each GPU landmark backend against ONNX Runtime CPU (``onnx``) on the sample video."""
-    from monitor.lab.parity import compare_backends
+    from monitor.lab.parity import compare_backends  # lazy: mediapipe, numba (installed by the install stage)
 
     _preload_cuda()
     frames, fps = _sample_frames()
@@ -240,7 +237,7 @@ def parity(work: Path) -> dict:
 def streams(work: Path) -> dict:
     """Per-stream fps and latency with 1, 8, 32 and 64 streams on one engine of each GPU backend. Rows are
     printed as they come, so that a stage stopped at its timeout still reports the runs it finished."""
-    from monitor.lab.bench import streams_run
+    from monitor.lab.bench import streams_run  # lazy: zmq, mediapipe, pyarrow (installed by the install stage)
 
     _preload_cuda()
     frames, _ = _sample_frames()
