@@ -148,3 +148,16 @@ def test_default_stages_cover_the_check_in_order_within_the_budget(tmp_path):
     assert set(gpu_stages.STAGES) == {s.name for s in stages}
     assert all(s.timeout_s < gpu_check.BUDGET_S for s in stages) and gpu_check.BUDGET_S <= 8 * 60
     assert gpu_stages.STREAM_COUNTS == (1, 8, 32, 64) and gpu_stages.CLIP_BATCHES == (1, 16)
+
+
+@pytest.mark.fast
+def test_cnn_starvation_figure_checks_fps_ratio_and_drops():
+    from monitor.lab.bench import cnn_starvation
+
+    ok = cnn_starvation({"fps": 30.0, "dropped": 2}, {"fps": 29.1, "dropped": 0})
+    assert ok["landmark_fps_ratio"] == 0.97 and ok["targets_met"] == {"landmark_fps_ratio": True,
+                                                                      "landmark_dropped_with_cnn": True}
+    starved = cnn_starvation({"fps": 28.0, "dropped": 0}, {"fps": 18.0, "dropped": 132})  # issue 20's run
+    assert starved["landmark_fps_ratio"] == 0.643
+    assert starved["targets_met"] == {"landmark_fps_ratio": False, "landmark_dropped_with_cnn": False}
+    assert cnn_starvation({"fps": 0.0, "dropped": 0}, {"fps": 0.0, "dropped": 0})["targets_met"]["landmark_fps_ratio"] is False

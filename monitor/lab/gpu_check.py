@@ -31,6 +31,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -216,7 +217,7 @@ def run(out: Path | None = None, budget_s: float = BUDGET_S, work: Path | None =
         return 0
     out = out or Path("gpu-check")
     log(f"gpu check: {note}; budget {budget_s:.0f} s; figures go to {out}")
-    work = Path(work or out / "work")
+    work = Path(work or Path(tempfile.gettempdir()) / "facemonitor-gpu-check")  # not in out: only the report goes there
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m monitor.lab.gpu_check", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, help="folder for gpu_check.json and gpu_check.md (default: $OUT, else ./gpu-check)")
     ap.add_argument("--budget", type=float, default=BUDGET_S, help=f"seconds for all stages (default {BUDGET_S:.0f})")
-    ap.add_argument("--work", type=Path, help="scratch folder: exported models, engine cache (default OUT/work)")
+    ap.add_argument("--work", type=Path, help="scratch folder: exported models, TensorRT engine cache (default: the temp folder's facemonitor-gpu-check)")
     ap.add_argument("--stage", choices=tuple(STAGE_TIMEOUTS_S),
                     help="run one stage in this process and print its figures (used by the runner)")
     args = ap.parse_args(argv)
