@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from monitor.cnn.crops import LEFT_EYE_INNER, LEFT_EYE_OUTER, RIGHT_EYE_INNER, RIGHT_EYE_OUTER, align_crop
-from monitor.cnn.worker import PREFIX, read_message, write_message
+from monitor.cnn.worker import PREFIX, WorkerError, read_message, write_message
 
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
                                  reason="PyTorch is not installed (pip install 'facemonitor[train]')")
@@ -81,6 +81,9 @@ def test_live_clips_run_in_a_lowest_priority_process_and_its_death_costs_only_cl
         assert [(o["first_frame"], o["last_frame"]) for o in outs] == [(0, 7)]
         assert outs[0]["p"] == pytest.approx(want, abs=1e-5)  # the same model on the same clip
         clips = engine.stats.clips
+        with pytest.raises(WorkerError, match="clips must be"):  # a bad clip is answered with its error
+            engine.worker.infer(np.zeros((3, 32, 32, 3), np.uint8))
+        assert engine.worker.alive
 
         os.kill(pid, signal.SIGKILL)  # the clip process dies (out of memory, say)
         engine.worker.proc.wait(10)

@@ -101,10 +101,13 @@ def serve(inp, out, path: str, backend: str, threads: int, nice: int) -> int:
             try:
                 clip = np.frombuffer(payload, np.uint8).reshape(meta["shape"])
                 t0 = time.perf_counter()
-                p = float(runner.infer(clip)[0])
-                write_message(out, {"p": p, "ms": (time.perf_counter() - t0) * 1e3})
+                answer = {"p": float(runner.infer(clip)[0]), "ms": (time.perf_counter() - t0) * 1e3}
             except Exception as e:  # one bad clip is answered, the process stays
-                write_message(out, {"error": f"{type(e).__name__}: {e}"})
+                answer = {"error": f"{type(e).__name__}: {e}"}
+            try:
+                write_message(out, answer)
+            except OSError:  # the engine is gone: nothing is left to answer
+                return 0
 
 
 class ClipProcess:
