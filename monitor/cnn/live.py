@@ -132,10 +132,10 @@ class ClipEngine:
         with self._cv:
             self._running = False
             self._cv.notify_all()
+        if self.worker is not None:
+            self.worker.close()  # first: a feeder waiting on a clip gets its answer or an error
         if self._thread is not None:
             self._thread.join(10)
-        if self.worker is not None:
-            self.worker.close()
         self.runner.deactivate()
 
     # -- inference --------------------------------------------------------------------------------

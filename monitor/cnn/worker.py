@@ -19,6 +19,7 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -96,6 +97,9 @@ def serve(inp, out, path: str, backend: str, threads: int, nice: int) -> int:
                 meta, payload = read_message(inp)
             except EOFError:
                 return 0
+            except ValueError as e:  # the framing is lost: nothing after this can be trusted
+                print(f"error: clip process: {e}", file=sys.stderr)
+                return 1
             if meta.get("stop"):
                 return 0
             try:
@@ -118,6 +122,7 @@ class ClipProcess:
         cmd = [sys.executable, "-m", "monitor.cnn.worker", str(path), "--backend", backend,
                "--threads", str(threads), "--nice", str(nice)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._write = threading.Lock()  # one message at a time on the pipe (a stop never cuts into a clip)
         try:
             meta, _ = read_message(self.proc.stdout)
         except (EOFError, ValueError) as e:
@@ -137,7 +142,8 @@ class ClipProcess:
         """(probability of class 1, inference ms) for one uint8 clip (T, S, S, 3)."""
         frames = np.ascontiguousarray(frames, np.uint8)
         try:
-            write_message(self.proc.stdin, {"shape": list(frames.shape)}, memoryview(frames).cast("B"))
+            with self._write:
+                write_message(self.proc.stdin, {"shape": list(frames.shape)}, memoryview(frames).cast("B"))
             meta, _ = read_message(self.proc.stdout)
         except (EOFError, OSError, ValueError) as e:
             raise WorkerError(f"the clip process is gone ({e}; exit code {self.proc.poll()})") from None
@@ -145,22 +151,26 @@ class ClipProcess:
             raise WorkerError(meta["error"])
         return float(meta["p"]), float(meta["ms"])
 
-    def close(self, wait_s: float = 10.0) -> None:
-        if self.proc.poll() is None:
+    def close(self, wait_s: float = 5.0) -> None:
+        """Ask the process to stop (it finishes the clip it runs), kill it after ``wait_s``; a thread
+        waiting in ``infer`` then gets its answer or a WorkerError."""
+        if self.proc.poll() is None and self._write.acquire(timeout=wait_s):
             try:
                 write_message(self.proc.stdin, {"stop": True})
             except OSError:
                 pass
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            try:
-                pipe.close()
-            except OSError:
-                pass
+            finally:
+                self._write.release()
         try:
             self.proc.wait(wait_s)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
 
 
 def main(argv: list[str] | None = None) -> int:
