@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from monitor.cli.common import add_session_args, session_options
+from monitor.cli.common import add_session_args, positive_float, session_options
 from monitor.errors import SessionIncomplete, UsageError
 from monitor.protocol.steps import read_steps
 
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
                         "manifest) into one session with a step per pose (see docs/measures.md)")
     a.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     a.add_argument("--realtime", action="store_true", help="read files at their own frame rate")
-    a.add_argument("--max-seconds", type=float, help="stop after this much media time")
+    a.add_argument("--max-seconds", type=positive_float, help="stop after this much media time")
     a.add_argument("--source-timeout", type=float, default=30.0, metavar="S",
                    help="give up on a camera or stream after S seconds without a frame, reconnecting meanwhile (default 30)")
     a.add_argument("--steps", type=Path, metavar="FILE",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engines.base import check_backend
 from monitor import DISCLAIMER
-from monitor.cli.common import add_session_args, cnn_options
+from monitor.cli.common import add_session_args, cnn_options, port
 from monitor.errors import UsageError
 from monitor.store.people import check_person
 
@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     ap = sub.add_parser("app", help="the guided check, results and review in a local web page")
     ap.add_argument("--source",
                     help="camera index, file or URL (default: camera 0, or the sample video if there is none)")
-    ap.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    ap.add_argument("--port", type=port, default=7860, help="port (default 7860)")
     ap.add_argument("--host", default="127.0.0.1",
                     help="address to bind (default 127.0.0.1; any other address requires --auth-file)")
     ap.add_argument("--protocol", default="mg24", help="mg24 (default), short, or a .toml/.json protocol file")

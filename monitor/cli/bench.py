@@ -6,31 +6,33 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from monitor.cli.common import non_negative_int, positive_float, positive_int
+
 
 def add_parser(sub) -> None:
     b = sub.add_parser("bench", help="benchmark the pipeline on the sample video (prints ratios)")
-    b.add_argument("--live-seconds", type=float, default=60.0, help="length of the live-mode run (default 60)")
-    b.add_argument("--repeat", type=int, default=5, help="plays of the sample in the throughput runs (default 5)")
+    b.add_argument("--live-seconds", type=positive_float, default=60.0, help="length of the live-mode run (default 60)")
+    b.add_argument("--repeat", type=positive_int, default=5, help="plays of the sample in the throughput runs (default 5)")
     b.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     b.add_argument("--store", type=Path, help="store for the benchmark sessions (default: a temporary folder)")
     b.add_argument("--app", action="store_true", help="benchmark the app's live view instead (preview fps vs input)")
-    b.add_argument("--app-seconds", type=float, default=30.0, help="length of the app run (default 30)")
+    b.add_argument("--app-seconds", type=positive_float, default=30.0, help="length of the app run (default 30)")
     b.add_argument("--cnn", action="store_true",
                    help="benchmark the 3D-CNN instead (clip time, live rate beside the landmarks)")
     b.add_argument("--cnn-arch", default="r3d18", choices=("r3d18", "r3d34", "r3d50"),
                    help="with --cnn: the 3D ResNet depth timed (default r3d18)")
-    b.add_argument("--cnn-frames", type=int, default=64, help="with --cnn: frames per clip (default 64)")
-    b.add_argument("--cnn-size", type=int, default=112, help="with --cnn: crop size in pixels (default 112)")
-    b.add_argument("--cnn-stride", type=int, default=32, help="with --cnn: frames between clips (default 32)")
-    b.add_argument("--cnn-clips", type=int, default=20, help="clips timed alone (default 20)")
-    b.add_argument("--streams", type=int, default=0,
+    b.add_argument("--cnn-frames", type=positive_int, default=64, help="with --cnn: frames per clip (default 64)")
+    b.add_argument("--cnn-size", type=positive_int, default=112, help="with --cnn: crop size in pixels (default 112)")
+    b.add_argument("--cnn-stride", type=positive_int, default=32, help="with --cnn: frames between clips (default 32)")
+    b.add_argument("--cnn-clips", type=positive_int, default=20, help="clips timed alone (default 20)")
+    b.add_argument("--streams", type=non_negative_int, default=0,
                    help="benchmark N streams on one engine instead (per-stream fps, latency)")
     b.add_argument("--backends", default="mediapipe,onnx",
                    help="backends compared by --streams (default mediapipe,onnx)")
-    b.add_argument("--stream-seconds", type=float, default=20.0, help="length of each --streams run (default 20)")
+    b.add_argument("--stream-seconds", type=positive_float, default=20.0, help="length of each --streams run (default 20)")
     b.add_argument("--cohort", action="store_true",
                    help="benchmark cohort analysis instead: 1 and 2 local workers and --ray local, as ratios")
-    b.add_argument("--cohort-recordings", type=int, default=6, help="copies of the sample in the cohort (default 6)")
+    b.add_argument("--cohort-recordings", type=positive_int, default=6, help="copies of the sample in the cohort (default 6)")
     b.add_argument("--gpu", action="store_true",
                    help="the one-command GPU check instead (install, TensorRT engines, parity, streams, 3D-CNN; "
                         "8 minutes; without an NVIDIA GPU it says so and exits 0)")

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from monitor.cli.common import fraction, min_folds, non_negative_float, non_negative_int, positive_float, positive_int
 from monitor.errors import UsageError
 from monitor.lab.cnn.labels import read_labels
 from monitor.report.numbers import fmt
@@ -19,9 +20,9 @@ def add_parser(sub) -> None:
 
     sy = cs.add_parser("synthetic", help="synthetic subjects with a planted lid signal, from real face media")
     sy.add_argument("--out", type=Path, required=True, help="new folder for the subjects' videos and labels.csv")
-    sy.add_argument("--subjects", type=int, default=12, help="subjects, half with the planted signal (default 12)")
-    sy.add_argument("--videos", type=int, default=3, help="videos per subject (default 3)")
-    sy.add_argument("--frames-per-video", type=int, default=64, help="frames per video (default 64)")
+    sy.add_argument("--subjects", type=positive_int, default=12, help="subjects, half with the planted signal (default 12)")
+    sy.add_argument("--videos", type=positive_int, default=3, help="videos per subject (default 3)")
+    sy.add_argument("--frames-per-video", type=positive_int, default=64, help="frames per video (default 64)")
     sy.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sy.set_defaults(run=run_synthetic)
 
@@ -31,9 +32,9 @@ def add_parser(sub) -> None:
     src.add_argument("--videos", type=Path, help="folder of videos: <subject>/*.mp4 or <subject>_*.mp4")
     src.add_argument("--from-store", action="store_true", help="complete logged sessions that kept their video")
     d.add_argument("--labels", type=Path, required=True, help="CSV: subject, diagnosis (MG|control), qmg, eface_*")
-    d.add_argument("--frames", type=int, default=64, help="frames per clip (default 64)")
-    d.add_argument("--size", type=int, default=112, help="crop size in pixels (default 112)")
-    d.add_argument("--trim", type=int, default=15, help="frames left out at the start of each step (default 15)")
+    d.add_argument("--frames", type=positive_int, default=64, help="frames per clip (default 64)")
+    d.add_argument("--size", type=positive_int, default=112, help="crop size in pixels (default 112)")
+    d.add_argument("--trim", type=non_negative_int, default=15, help="frames left out at the start of each step (default 15)")
     d.add_argument("--store", type=Path, help="store for --from-store (default: FACEMONITOR_STORE or user data dir)")
     d.set_defaults(run=run_dataset)
 
@@ -44,15 +45,15 @@ def add_parser(sub) -> None:
                    help="3D ResNet depth (default r3d18)")
     t.add_argument("--task", default="diagnosis", choices=("diagnosis", "severity"),
                    help="MG vs control, or QMG mild vs moderate–severe (default diagnosis)")
-    t.add_argument("--folds", type=int, help="default 3 for diagnosis, 4 for severity")
-    t.add_argument("--epochs", type=int, default=30, help="epochs per fold (default 30)")
-    t.add_argument("--batch", type=int, default=8, help="clips per batch (default 8)")
-    t.add_argument("--accumulate", type=int, default=1, help="batches per optimiser step (default 1)")
-    t.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (default 0.01)")
-    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
-    t.add_argument("--weight-decay", type=float, default=1e-4, help="SGD weight decay (default 1e-4)")
+    t.add_argument("--folds", type=min_folds, help="default 3 for diagnosis, 4 for severity")
+    t.add_argument("--epochs", type=positive_int, default=30, help="epochs per fold (default 30)")
+    t.add_argument("--batch", type=positive_int, default=8, help="clips per batch (default 8)")
+    t.add_argument("--accumulate", type=positive_int, default=1, help="batches per optimiser step (default 1)")
+    t.add_argument("--lr", type=positive_float, default=0.01, help="SGD learning rate (default 0.01)")
+    t.add_argument("--momentum", type=fraction, default=0.9, help="SGD momentum (default 0.9)")
+    t.add_argument("--weight-decay", type=non_negative_float, default=1e-4, help="SGD weight decay (default 1e-4)")
     t.add_argument("--seed", type=int, default=0, help="random seed for folds and weights (default 0)")
-    t.add_argument("--threads", type=int, help="PyTorch CPU threads")
+    t.add_argument("--threads", type=positive_int, help="PyTorch CPU threads")
     t.add_argument("--inflate", type=Path, help="start from a torchvision-style 2D ResNet state dict (I3D inflation)")
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.set_defaults(run=run_train)
@@ -75,8 +76,8 @@ def add_parser(sub) -> None:
     x = cs.add_parser("export", help="write ONNX for the engine (untrained weights without --checkpoint)")
     x.add_argument("--arch", default="r3d18", choices=("r3d18", "r3d34", "r3d50"),
                    help="3D ResNet depth (default r3d18)")
-    x.add_argument("--frames", type=int, default=64, help="frames per clip (default 64)")
-    x.add_argument("--size", type=int, default=112, help="crop size in pixels (default 112)")
+    x.add_argument("--frames", type=positive_int, default=64, help="frames per clip (default 64)")
+    x.add_argument("--size", type=positive_int, default=112, help="crop size in pixels (default 112)")
     x.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
     x.add_argument("--checkpoint", type=Path, help="trained checkpoint (its card is copied beside the ONNX)")
     x.set_defaults(run=run_export)

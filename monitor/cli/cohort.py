@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from monitor import DISCLAIMER
+from monitor.cli.common import iris_diameter, positive_int
 from monitor.errors import UsageError
 
 
@@ -16,14 +17,14 @@ def add_parser(sub) -> None:
     cs = c.add_subparsers(dest="cohort_command", required=True)
     a = cs.add_parser("analyze", help="every video or photo of a folder or manifest CSV into a session (resumable)")
     a.add_argument("source", type=Path, help="a folder of recordings, or a manifest CSV (path,subject,steps_file,label,…)")
-    a.add_argument("--workers", type=int, help="worker processes, each with its own engine (default: every core)")
+    a.add_argument("--workers", type=positive_int, help="worker processes, each with its own engine (default: every core)")
     a.add_argument("--ray", metavar="ADDRESS", help="run on a Ray cluster at ADDRESS, or 'local' for a Ray runtime "
                                                    "on this machine (needs the cohort extra)")
     a.add_argument("--cohort", dest="cohort_id", help="the cohort's name (default: the source's name and a hash of "
                                                       "its path); a re-run of the same cohort skips what is done")
     a.add_argument("--store", type=Path, help="store folder (default: FACEMONITOR_STORE or the user data dir)")
     a.add_argument("--backend", default="mediapipe", help="landmark backend (default: mediapipe)")
-    a.add_argument("--iris-mm", type=float, help="horizontal iris diameter in mm for every recording (default 11.7)")
+    a.add_argument("--iris-mm", type=iris_diameter, help="horizontal iris diameter in mm for every recording (default 11.7)")
     a.add_argument("--json", action="store_true", help="print one JSON summary at the end (no progress bar)")
     a.set_defaults(run=run_analyze)
     t = cs.add_parser("table", help="one row per recording (and --subjects: per subject) with session-level measures")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from calibration.scale import DEFAULT_IRIS_MM
-from monitor.cli.common import add_cnn_args, cnn_options
+from monitor.cli.common import add_cnn_args, cnn_options, iris_diameter, positive_int
 
 
 def add_parser(sub) -> None:
@@ -15,9 +15,9 @@ def add_parser(sub) -> None:
     e.add_argument("--control", help="PULL endpoint on which b'STOP' stops the engine")
     e.add_argument("--backend", default="mediapipe",
                    help="landmark backend: mediapipe (default), onnx, onnx-cuda or tensorrt where they can run")
-    e.add_argument("--iris-mm", type=float, default=None,
+    e.add_argument("--iris-mm", type=iris_diameter, default=None,
                    help="horizontal iris diameter in mm for every stream (default 11.7)")
-    e.add_argument("--parent-pid", type=int, help="stop when this process ends (set by analyze/live)")
+    e.add_argument("--parent-pid", type=positive_int, help="stop when this process ends (set by analyze/live)")
     e.add_argument("--broker", metavar="ENDPOINT",
                    help="serve a broker's engine endpoint (tcp://host:5556) instead of binding")
     add_cnn_args(e)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engines import assets
 from monitor import DISCLAIMER
-from monitor.cli.common import add_session_args, session_options
+from monitor.cli.common import add_session_args, positive_float, session_options
 from monitor.errors import SessionIncomplete, SourceError
 from monitor.report.numbers import fmt
 from monitor.session.options import StageTimes
@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     lv = sub.add_parser("live", help="live figures from a webcam (the sample video when there is none)")
     lv.add_argument("--source",
                     help="camera index, file or URL (default: camera 0, or the sample video if there is none)")
-    lv.add_argument("--seconds", type=float, help="stop after this many seconds")
+    lv.add_argument("--seconds", type=positive_float, help="stop after this many seconds")
     lv.add_argument("--record", action="store_true", help="record mode: no frame dropped (default: live, newest wins)")
     lv.add_argument("--no-preview", action="store_true", help="no preview window even where a display exists")
     add_session_args(lv)

@@ -11,6 +11,7 @@ import sys
 
 from monitor import DISCLAIMER, __version__
 from monitor.cli import analyze, app, bench, cnn, cohort, engine, fetch, live, models, sessions
+from monitor.cli.common import OneLineParser
 from monitor.cli.parsing import options_anywhere
 from monitor.errors import FacemonitorError
 
@@ -20,7 +21,7 @@ COMMANDS = (analyze, live, app, bench, engine, models, sessions, cnn, cohort, fe
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="facemonitor", description=f"Real-time monitor of facial weakness. {DISCLAIMER}")
+    p = OneLineParser(prog="facemonitor", description=f"Real-time monitor of facial weakness. {DISCLAIMER}")
     p.add_argument("--version", action="version", version=f"facemonitor {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for module in COMMANDS:

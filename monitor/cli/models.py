@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engines import BackendUnavailable
 from engines.assets import sample_path
+from monitor.cli.common import positive_int
 from monitor.errors import AssetError, UsageError
 
 
@@ -18,7 +19,7 @@ def add_parser(sub) -> None:
     mx = mos.add_parser("export-onnx", help="convert face_landmarker.task's networks to ONNX and check them")
     mx.add_argument("--force", action="store_true", help="export again even if a whole export exists")
     mx.add_argument("--out", type=Path, help="folder (default: beside the cached model, keyed by its hash)")
-    mx.add_argument("--frames", type=int, default=72,
+    mx.add_argument("--frames", type=positive_int, default=72,
                     help="sample frames of the check against MediaPipe (default 72)")
     mx.set_defaults(run=run_export)
     mi = mos.add_parser("info", help="where the exported models are, their hashes and checks")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engines.util import atomic_write
 from monitor import DISCLAIMER
+from monitor.cli.common import non_negative_float
 from monitor.errors import UsageError
 from monitor.report.numbers import fmt
 
@@ -28,8 +29,8 @@ def add_parser(sub) -> None:
     sh.set_defaults(run=run_show)
     sf = ss.add_parser("fatigue", help="eyelid fatigue curves over a chosen stretch of a session")
     sf.add_argument("id", help="session id (a unique prefix is enough)")
-    sf.add_argument("--from", dest="start_s", type=float, help="start, seconds into the session (default: its start)")
-    sf.add_argument("--to", dest="end_s", type=float, help="end, seconds into the session (default: its end)")
+    sf.add_argument("--from", dest="start_s", type=non_negative_float, help="start, seconds into the session (default: its start)")
+    sf.add_argument("--to", dest="end_s", type=non_negative_float, help="end, seconds into the session (default: its end)")
     sf.add_argument("--json", action="store_true", help="print one JSON object, with the 0.5 s bins")
     sf.set_defaults(run=run_fatigue)
     sx = ss.add_parser("export",

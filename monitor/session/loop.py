@@ -19,11 +19,11 @@ from monitor.capture.mailbox import FrameMailbox
 from monitor.capture.sources import SourceSpec
 from monitor.capture.thread import CaptureThread
 from monitor.engine.local import LocalEngine
-from monitor.errors import EngineError, FacemonitorError, SessionIncomplete
+from monitor.errors import EngineError, FacemonitorError, SessionIncomplete, StoreError
 from monitor.measures.summary import NO_FRAMES, SessionSummary, summarize
 from monitor.session.cnn import cnn_summary
 from monitor.session.options import SessionOptions, StageTimes
-from monitor.session.result import EngineGaps, SessionResult
+from monitor.session.result import EngineGaps, FrameLedger, SessionResult
 from monitor.store.db import Store
 from monitor.store.series import SeriesWriter
 from monitor.transport import wire
@@ -89,6 +89,7 @@ class SessionLoop:
         self.stages = StageTimes()
         self.gap = EngineGaps()
         self.counts = Counts()
+        self.ledger = FrameLedger()  # every frame sent and what became of it
         self.sent: dict[int, tuple[float, int]] = {}  # frame id → (decode ms, send time ns)
         self.images: dict[int, np.ndarray] = {}  # frame id → image, kept only while a preview wants it
         self.end_sent = False
@@ -145,6 +146,7 @@ class SessionLoop:
             client.send_frame(self.stream, frame.frame_id, frame.t_capture_ns, frame.t_media_us, frame.image,
                               step=step, dropped_total=len(mailbox.dropped_ids))
             self.sent[frame.frame_id] = (frame.decode_ms, t_send)
+            self.ledger.sent += 1
             if self.opts.on_preview is not None:
                 self.images[frame.frame_id] = frame.image
             self.counts.t_first_send = self.counts.t_first_send or time.monotonic()
@@ -169,7 +171,17 @@ class SessionLoop:
         return True
 
     def _on_reject(self, reply: wire.Reply, now: float) -> bool:
-        self.pending.events.append(("engine_rejected", reply.meta.get("reason"), None))
+        """The engine refused a message: a frame it names is lost; otherwise the frame stays unanswered and
+        the reason is counted (a session with unanswered frames ends incomplete)."""
+        reason = reply.meta.get("reason") or "rejected"
+        frame = reply.meta.get("frame")
+        if frame in self.sent:
+            self.sent.pop(frame)
+            self.images.pop(frame, None)
+            self.ledger.lost[frame] = f"rejected by the engine: {reason}"
+        else:
+            self.ledger.rejects[f"rejected by the engine: {reason}"] += 1
+        self.pending.events.append(("engine_rejected", reason, frame))
         return False
 
     def _on_lost(self, reply: wire.Reply, now: float) -> bool:
@@ -180,6 +192,8 @@ class SessionLoop:
             return False
         self.sent.pop(meta.get("frame"), None)
         self.images.pop(meta.get("frame"), None)
+        if meta.get("frame") is not None:
+            self.ledger.lost[meta["frame"]] = f"lost: {meta.get('reason') or 'engine gone'}"
         self.gap.lost(meta)
         self.pending.events.append(("frame_lost", meta.get("reason"), meta.get("frame")))
         return False
@@ -192,6 +206,8 @@ class SessionLoop:
         if switch is not None:
             self.pending.events.append(("engine_takeover", json.dumps(switch), meta["frame"]))
         t_got = time.monotonic_ns()
+        if meta["frame"] in self.sent or self.ledger.lost.pop(meta["frame"], None) is not None:
+            self.ledger.answered += 1  # a frame given up as lost that is answered after all has its result
         decode_ms, t_send = self.sent.pop(meta["frame"], (np.nan, t_got))
         latency_ms = (t_got - meta["t_capture_ns"]) / 1e6
         row = series_row(meta, reply, latency_ms)
@@ -234,26 +250,51 @@ class SessionLoop:
         complete raises SessionIncomplete (KeyboardInterrupt when it was interrupted) after it is kept."""
         self.capture.stop()
         self.capture.join(5)
-        self.writer.flush()
+        try:
+            self.writer.flush()
+        except StoreError as e:  # disk full: the chunks on disk stay, the rows still in memory are lost
+            more = f"{self.writer.pending_rows} frames with a result could not be written"
+            status, error = "incomplete", _joined(_joined(error, str(e)), more)
         self.pending.events.extend(("frame_dropped", f"{self.opts.mode} mode", fid) for fid in self.mailbox.dropped_ids)
+        status, error = self._account(status, error)
         if error:
             self.pending.events.append(("session_error", error, None))
-        self._flush_pending()  # the counts go in with finish_session below
+        try:
+            self._flush_pending()  # the counts go in with finish_session below
+        except StoreError as e:
+            status, error = "incomplete", _joined(error, str(e))
         summary = self._summary(status)
-        c = self.counts
+        c, w = self.counts, self.writer  # the row's frame counts are what is on disk
         dropped = len(self.mailbox.dropped_ids)
         fps = None if self.opts.mode.still else round(c.fps, 3)  # photos have no frame rate
-        series = self.store.finish_session(self.sid, status, frames=c.frames, frames_with_face=c.faces,
-                                           dropped_frames=dropped, processing_fps=fps, summary=summary,
-                                           error=error)
-        result = SessionResult(self.sid, status, self.spec.describe(), c.frames, c.faces, fps, dropped,
-                               list(self.mailbox.dropped_ids), self.client.bad_replies,
-                               str(series) if series else None, summary, error, c.first_result_s, self.stages)
+        self.store.release_reserve(self.sid)  # the space kept for this moment, should the disk be full
+        try:
+            series = self.store.finish_session(self.sid, status, frames=w.rows_written,
+                                               frames_with_face=w.faces_written, dropped_frames=dropped,
+                                               processing_fps=fps, summary=summary, error=error)
+        except StoreError as e:  # recorded incomplete when it could be; else recovered when the store is next opened
+            status, series, error = "incomplete", None, _joined(error, str(e))
+        result = SessionResult(self.sid, status, self.spec.describe(), w.rows_written, w.faces_written, fps,
+                               dropped, list(self.mailbox.dropped_ids), self.client.bad_replies,
+                               str(series) if series else None, summary, error, c.first_result_s, self.stages,
+                               lost_frame_ids=self.ledger.missing(self.sent))
         if status != "complete":
             if error == "interrupted":
                 raise KeyboardInterrupt
-            raise SessionIncomplete(f"{error}; session {self.sid} kept as incomplete with {c.frames} frames", result)
+            raise SessionIncomplete(f"{error}; session {self.sid} kept as incomplete with {w.rows_written} frames",
+                                    result)
         return result
+
+    def _account(self, status: str, error: str | None) -> tuple[str, str | None]:
+        """The final status after counting: frames sent without a result (lost, rejected, never answered)
+        are listed in an event, and a session that would end complete without them ends incomplete."""
+        shortfall = self.ledger.shortfall(self.sent)
+        if shortfall is None:
+            return status, error
+        self.pending.events.append(("frames_without_result", shortfall, None))
+        if status == "complete":
+            return "incomplete", shortfall
+        return status, error
 
     def _summary(self, status: str) -> SessionSummary:
         """The session's summary, with the 3D-CNN's votes; the person's first complete session with a
@@ -267,6 +308,16 @@ class SessionLoop:
         if cnn is not None:
             summary = replace(summary, cnn=cnn)
         if opts.person and baseline is None and status == "complete" and summary.neutral_medians:
-            self.store.save_baseline(opts.person, self.sid, neutral_medians(summary.neutral_medians), opts.iris_mm)
-            summary = replace(summary, baseline_saved=True)
+            try:
+                self.store.save_baseline(opts.person, self.sid, neutral_medians(summary.neutral_medians), opts.iris_mm)
+                summary = replace(summary, baseline_saved=True)
+            except StoreError:  # no baseline this time: the next complete session tries again
+                pass
         return summary
+
+
+def _joined(error: str | None, more: str) -> str:
+    """Two reasons in one line, the second left out when the first already says it."""
+    if not error:
+        return more
+    return error if more in error else f"{error}; {more}"

@@ -11,12 +11,20 @@ Layout under the store root (default: the user data dir; ``--store`` or FACEMONI
 Crash safety: a series chunk is written to a temporary file, fsynced and renamed, so every chunk on
 disk is whole. A session is marked ``complete`` only after its series file is in place; a session
 left ``running`` by a process that no longer exists is marked ``incomplete`` (its chunks merged into
-the series) the next time the store is opened.
+the series, its frame counts taken from what is on disk) the next time the store is opened.
+
+Damage: a database file that is empty while recordings exist, not SQLite, or another program's is
+refused, never replaced (``monitor.store.guard``). A failed write (disk full) is a StoreError naming
+the cause. Reading never needs a write: a stale session that cannot be recovered now (disk full, a
+chunk that cannot be quarantined) is left for later and the store opens anyway. A damaged session (an
+unreadable chunk, an unreadable summary, a missing series) is quarantined: its status stays, the
+damage is noted on its row (``SessionRow.damaged``) or in its error, and it never blocks the others.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import socket
@@ -28,14 +36,18 @@ from pathlib import Path
 
 import platformdirs
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from calibration.baseline import Baseline
 from engines.util import pid_alive
 from monitor.errors import StoreError
 from monitor.measures.summary import SessionSummary
+from monitor.store.guard import check_database_file, check_schema, describe_write_error, writing
 from monitor.store.people import check_person
-from monitor.store.series import merge_parts
+from monitor.store.series import Merged, merge_session_parts, read_parts
+
+log = logging.getLogger("facemonitor.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -115,11 +127,23 @@ CREATE TABLE IF NOT EXISTS clip_outputs (
 SESSION_COLUMNS_ADDED = (("protocol", "TEXT"), ("protocol_status", "TEXT"), ("video_path", "TEXT"))
 MAX_NOTE_CHARS = 10_000
 STATUSES = ("running", "complete", "incomplete", "failed")
+# disk space set aside in each running session's folder and freed when it ends, so that the end of a
+# session can still be recorded (and its series merged when small) after the disk filled up
+RESERVE_BYTES = 256 * 1024
+RESERVE_NAME = ".reserve"
 
 
 def default_root() -> Path:
     env = os.environ.get("FACEMONITOR_STORE")
     return Path(env) if env else Path(platformdirs.user_data_dir("facemonitor"))
+
+
+def series_counts(path: Path | None) -> tuple[int, int]:
+    """(frames, frames with a face) of a series file, None → (0, 0)."""
+    if path is None:
+        return 0, 0
+    face = pq.read_table(path, columns=["face"]).column("face")
+    return face.length(), int(pc.sum(face.fill_null(False)).as_py() or 0)
 
 
 def now_iso() -> str:
@@ -146,6 +170,7 @@ class SessionRow:
     protocol: str | None = None
     protocol_status: str | None = None  # done | aborted | running, for sessions run by the app
     video_path: str | None = None  # the raw video, kept only when the person opted in
+    damaged: str | None = None  # what is wrong with a quarantined session (unreadable summary, missing series)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__, summary=self.summary.as_dict() if self.summary else None)
@@ -154,22 +179,64 @@ class SessionRow:
 class Store:
     def __init__(self, root: Path | str | None = None) -> None:
         self.root = Path(root) if root else default_root()
+        self.problems: list[str] = []  # what could not be done on opening (a stale session left for later)
+        path = self.root / "facemonitor.sqlite3"
+        check_database_file(path, self.root)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             (self.root / "sessions").mkdir(exist_ok=True)
             (self.root / "logs").mkdir(exist_ok=True)
-            self.db = sqlite3.connect(self.root / "facemonitor.sqlite3", timeout=30, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.executescript(SCHEMA)
-            have = {r[1] for r in self.db.execute("PRAGMA table_info(sessions)")}
-            for name, sql_type in SESSION_COLUMNS_ADDED:
-                if name not in have:
-                    self.db.execute(f"ALTER TABLE sessions ADD COLUMN {name} {sql_type}")
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the store at {self.root}: {e}") from None
+        self.read_only = False  # True when only reading was possible (a full disk): writes fail, reads work
+        try:
+            check_schema(self.db, path, self.root)
+            self._prepare()
+        except (OSError, sqlite3.Error, StoreError) as e:
+            self.db.close()
+            if isinstance(e, StoreError):
+                raise
+            self.db = self._open_read_only(path, e)
+            self.read_only = True
+            self.problems.append(f"the store is read-only for now ({e}): sessions can be listed and shown")
+            log.warning("the store at %s is read-only for now: %s", self.root, e)
+            return
         self.recover_stale()
+
+    def _open_read_only(self, path: Path, cause: BaseException) -> sqlite3.Connection:
+        """The database opened for reading only, when it cannot be opened for writing (no room for SQLite's
+        shared-memory file on a full disk). Immutable mode, which needs no file of its own, is used only
+        when no write-ahead log holds changes not yet in the database."""
+        wal = Path(f"{path}-wal")
+        uris = [f"file:{path}?mode=ro"]
+        if not wal.exists() or wal.stat().st_size == 0:
+            uris.append(f"file:{path}?immutable=1")
+        for uri in uris:
+            db = None
+            try:
+                db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+                check_schema(db, path, self.root)
+                return db
+            except sqlite3.Error:
+                if db is not None:
+                    db.close()
+        raise StoreError(f"cannot open the store at {self.root}: {describe_write_error(cause)}") from None
+
+    def _prepare(self) -> None:
+        """WAL mode and the tables (each a no-op, so no write, when the store is already set up)."""
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")}
+        if not {"sessions", "events", "baselines", "people", "session_steps", "notes", "clip_outputs",
+                "events_session", "baselines_person", "notes_session"} <= tables:
+            self.db.executescript(SCHEMA)
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(sessions)")}
+        for name, sql_type in SESSION_COLUMNS_ADDED:
+            if name not in have:
+                self.db.execute(f"ALTER TABLE sessions ADD COLUMN {name} {sql_type}")
 
     @property
     def logs_dir(self) -> Path:
@@ -192,8 +259,11 @@ class Store:
         if person is not None:
             check_person(person)
         sid = time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-        self.session_dir(sid).mkdir(parents=True)
-        with self.db:
+        with writing("start a session"), self.db:
+            self.session_dir(sid).mkdir(parents=True)
+            with open(self.session_dir(sid) / RESERVE_NAME, "wb") as f:  # real blocks, not a sparse file
+                f.write(b"\0" * RESERVE_BYTES)
+                os.fsync(f.fileno())
             self.db.execute(
                 "INSERT INTO sessions (id, created_at, status, source, mode, backend, person, pid, host)"
                 " VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)",
@@ -206,7 +276,7 @@ class Store:
         if not events:
             return
         now = now_iso()
-        with self.db:
+        with writing("record the session's events"), self.db:
             self.db.executemany(
                 "INSERT INTO events (session_id, at, frame, kind, detail) VALUES (?, ?, ?, ?, ?)",
                 [(session_id, now, frame, kind, detail) for kind, detail, frame in events],
@@ -216,7 +286,7 @@ class Store:
         """The 3D-CNN's clip outputs (first_frame, last_frame, p, ms); a repeated clip is written once."""
         if not outputs:
             return
-        with self.db:
+        with writing("record the 3D-CNN's outputs"), self.db:
             self.db.executemany(
                 "INSERT OR IGNORE INTO clip_outputs (session_id, first_frame, last_frame, p, ms) VALUES (?, ?, ?, ?, ?)",
                 [(session_id, o["first_frame"], o["last_frame"], o["p"], o["ms"]) for o in outputs])
@@ -226,8 +296,15 @@ class Store:
                                "ORDER BY last_frame", (session_id,))
         return [dict(zip(("first_frame", "last_frame", "p", "ms"), r)) for r in rows]
 
+    def release_reserve(self, session_id: str) -> None:
+        """Free the space set aside when the session started (see RESERVE_BYTES)."""
+        try:
+            (self.session_dir(session_id) / RESERVE_NAME).unlink(missing_ok=True)
+        except OSError:
+            pass
+
     def update_progress(self, session_id: str, frames: int, frames_with_face: int, dropped: int) -> None:
-        with self.db:
+        with writing("record the session's progress"), self.db:
             self.db.execute(
                 "UPDATE sessions SET frames=?, frames_with_face=?, dropped_frames=? WHERE id=? AND status='running'",
                 (frames, frames_with_face, dropped, session_id),
@@ -236,11 +313,23 @@ class Store:
     def finish_session(self, session_id: str, status: str, *, frames: int, frames_with_face: int,
                        dropped_frames: int, processing_fps: float | None, summary: SessionSummary | None,
                        error: str | None = None) -> Path | None:
-        """Merge the series chunks, then record the final status (after the series is on disk)."""
+        """Merge the series chunks, then record the final status (after the series is on disk). When the
+        merge fails (disk full) or finds damaged chunks, the session is recorded ``incomplete`` with the
+        reason, its chunks kept (read from there), and StoreError is raised after the row is written."""
         if status not in STATUSES or status == "running":
             raise ValueError(f"bad final status {status!r}")
-        series = merge_parts(self.session_dir(session_id))
-        with self.db:
+        problem = None
+        try:
+            merged = merge_session_parts(self.session_dir(session_id))
+        except StoreError as e:
+            merged, problem = Merged(None), f"{e}; the chunks already written are kept"
+        if merged.damaged:
+            problem = f"damaged series chunks quarantined: {', '.join(merged.damaged)}"
+            frames, frames_with_face = series_counts(merged.path)
+        if problem:
+            status, error = "incomplete", "; ".join(x for x in (error, problem) if x)
+        series = merged.path
+        with writing(f"record the end of session {session_id}"), self.db:
             self.db.execute(
                 "UPDATE sessions SET status=?, finished_at=?, frames=?, frames_with_face=?, dropped_frames=?,"
                 " processing_fps=?, series_path=?, summary=?, error=? WHERE id=?",
@@ -248,36 +337,66 @@ class Store:
                  str(series) if series else None, json.dumps(summary.as_dict()) if summary is not None else None,
                  error, session_id),
             )
+        if problem:
+            raise StoreError(problem)
         return series
 
     def recover_stale(self) -> list[str]:
-        """Mark sessions left running by a dead process on this host as incomplete."""
-        rows = self.db.execute("SELECT id, pid, host FROM sessions WHERE status='running'").fetchall()
+        """Mark sessions left running by a dead process on this host as incomplete, their frame counts
+        taken from the series on disk. A session that cannot be recovered now (disk full) stays
+        ``running`` and is tried again next time; reading the store never depends on it."""
+        try:
+            rows = self.db.execute("SELECT id, pid, host FROM sessions WHERE status='running'").fetchall()
+        except sqlite3.Error as e:
+            self.problems.append(f"cannot look for stale sessions: {e}")
+            return []
         recovered = []
         for sid, pid, host in rows:
             if host == socket.gethostname() and not pid_alive(pid):
-                series = merge_parts(self.session_dir(sid)) if self.session_dir(sid).exists() else None
-                n = pq.read_metadata(series).num_rows if series else 0
-                with self.db:
-                    self.db.execute(
-                        "UPDATE sessions SET status='incomplete', finished_at=?, series_path=?, frames=?,"
-                        " error=COALESCE(error, 'the recording process ended before the session finished')"
-                        " WHERE id=? AND status='running'",
-                        (now_iso(), str(series) if series else None, n, sid),
-                    )
-                    self.db.execute(
-                        "INSERT INTO events (session_id, at, kind, detail) VALUES (?, ?, 'recovered', ?)",
-                        (sid, now_iso(), f"process {pid} gone; {n} frames kept"),
-                    )
+                try:
+                    self._recover(sid, pid)
+                except (StoreError, OSError, sqlite3.Error, pa.ArrowException) as e:
+                    self.problems.append(f"session {sid} is left running for now: {e}")
+                    log.warning("session %s is left running for now: %s", sid, e)
+                    continue
                 recovered.append(sid)
         return recovered
 
+    def _recover(self, sid: str, pid: int) -> None:
+        self.release_reserve(sid)
+        merged = merge_session_parts(self.session_dir(sid)) if self.session_dir(sid).exists() else Merged(None)
+        n, faces = series_counts(merged.path)
+        error = "the recording process ended before the session finished"
+        detail = f"process {pid} gone; {n} frames kept"
+        if merged.damaged:
+            error += f"; damaged series chunks quarantined: {', '.join(merged.damaged)}"
+            detail += f"; damaged chunks quarantined: {', '.join(merged.damaged)}"
+        with writing(f"recover session {sid}"), self.db:
+            self.db.execute(
+                "UPDATE sessions SET status='incomplete', finished_at=?, series_path=?, frames=?, frames_with_face=?,"
+                " error=CASE WHEN error IS NULL THEN ? ELSE error || '; ' || ? END WHERE id=? AND status='running'",
+                (now_iso(), str(merged.path) if merged.path else None, n, faces, error, error, sid),
+            )
+            self.db.execute(
+                "INSERT INTO events (session_id, at, kind, detail) VALUES (?, ?, 'recovered', ?)",
+                (sid, now_iso(), detail),
+            )
+
     def _row(self, r: tuple) -> SessionRow:
+        """A session row; a summary that cannot be read or a series file that is gone marks it damaged
+        (quarantined: listed and shown with the damage, never an error for the whole store)."""
         (sid, created, finished, status, source, mode, backend, person, frames, fwf, dropped, fps,
          series, summary, error, protocol, protocol_status, video) = r
+        damaged, parsed = [], None
+        if summary:
+            try:
+                parsed = SessionSummary.from_dict(json.loads(summary))
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                damaged.append(f"summary unreadable ({type(e).__name__})")
+        if status != "running" and series and frames and not Path(series).exists():
+            damaged.append(f"series file missing ({series})")
         return SessionRow(sid, created, finished, status, source, mode, backend, person, frames, fwf, dropped,
-                          fps, series, SessionSummary.from_dict(json.loads(summary)) if summary else None, error, protocol, protocol_status,
-                          video)
+                          fps, series, parsed, error, protocol, protocol_status, video, "; ".join(damaged) or None)
 
     _COLUMNS = ("id, created_at, finished_at, status, source, mode, backend, person, frames, frames_with_face,"
                 " dropped_frames, processing_fps, series_path, summary, error, protocol, protocol_status, video_path")
@@ -387,8 +506,9 @@ class Store:
         if not medians:
             raise StoreError("a baseline needs at least one measured value")
         at = now_iso()
-        self.db.execute("INSERT INTO baselines (person, session_id, created_at, iris_mm, medians) VALUES (?,?,?,?,?)",
-                        (person, session_id, at, iris_mm, json.dumps(medians)))
+        with writing(f"save the baseline of {person}"):
+            self.db.execute("INSERT INTO baselines (person, session_id, created_at, iris_mm, medians) VALUES (?,?,?,?,?)",
+                            (person, session_id, at, iris_mm, json.dumps(medians)))
         return Baseline(person, session_id, at, dict(medians), iris_mm)
 
     def latest_baseline(self, person: str | None):
@@ -405,10 +525,19 @@ class Store:
         return [dict(zip(("at", "frame", "kind", "detail"), r)) for r in rows]
 
     def read_series(self, session_id: str) -> pa.Table:
+        """The session's per-frame series: its series file, or the chunks of a session still running (or
+        one whose merge failed). A finished session whose series is gone or unreadable is a StoreError."""
         d = self.session_dir(session_id)
         if (d / "series.parquet").exists():
-            return pq.read_table(d / "series.parquet")
-        parts = sorted((d / "parts").glob("part-*.parquet"))
-        if not parts:
-            return pa.table({})
-        return pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
+            try:
+                return pq.read_table(d / "series.parquet")
+            except (pa.ArrowException, OSError) as e:
+                raise StoreError(f"session {session_id} is damaged: its series file cannot be read ({e})") from None
+        tables, _ = read_parts(d)  # unreadable chunks are left out (and quarantined when the session is merged)
+        if tables:
+            return pa.concat_tables(tables, promote_options="default")
+        row = self.db.execute("SELECT status, frames, series_path FROM sessions WHERE id=?", (session_id,)).fetchone()
+        if row is not None and row[0] != "running" and row[1]:
+            raise StoreError(f"session {session_id} is damaged: its series file "
+                             f"{row[2] or d / 'series.parquet'} is missing ({row[1]} frames were recorded)")
+        return pa.table({})
