@@ -116,13 +116,15 @@ class ClipRunner(Runner):
 
 
 class OrtClipRunner(ClipRunner):
-    """ONNX Runtime on the CPU (``device="cpu"``, ``threads`` intra-op threads) or CUDA."""
+    """ONNX Runtime on the CPU (``device="cpu"``, ``threads`` intra-op threads) or CUDA. ``spin=False``
+    keeps ONNX Runtime's threads from spinning after a run (the live CNN: its cores go back to the
+    landmarks at once)."""
 
-    def __init__(self, path, device: str = "cpu", threads: int = 1) -> None:
+    def __init__(self, path, device: str = "cpu", threads: int = 1, spin: bool = True) -> None:
         super().__init__(path)
         if device not in ("cpu", "cuda"):
             raise ValueError(f"device must be cpu or cuda, got {device!r}")
-        self.device, self.threads = device, threads
+        self.device, self.threads, self.spin = device, threads, spin
         self.name = f"onnxruntime-{device}"
         self._session = None
 
@@ -138,6 +140,9 @@ class OrtClipRunner(ClipRunner):
         so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
+        if not self.spin:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            so.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(str(self.path), so, providers=[want])
         except Exception as e:  # ORT raises its own Fail/InvalidProtobuf types
@@ -201,11 +206,11 @@ class TensorRTClipRunner(ClipRunner):
 CLIP_BACKENDS = ("onnxruntime-cpu", "onnxruntime-cuda", "tensorrt-fp16")
 
 
-def create_clip_runner(path, backend: str = "onnxruntime-cpu", threads: int = 1) -> ClipRunner:
+def create_clip_runner(path, backend: str = "onnxruntime-cpu", threads: int = 1, spin: bool = True) -> ClipRunner:
     if backend == "onnxruntime-cpu":
-        return OrtClipRunner(path, "cpu", threads)
+        return OrtClipRunner(path, "cpu", threads, spin)
     if backend == "onnxruntime-cuda":
-        return OrtClipRunner(path, "cuda", threads)
+        return OrtClipRunner(path, "cuda", threads, spin)
     if backend == "tensorrt-fp16":
         return TensorRTClipRunner(path, "fp16")
     raise BackendUnavailable(f"unknown clip backend {backend!r}; known: {', '.join(CLIP_BACKENDS)}")

@@ -33,11 +33,19 @@ def add_parser(sub) -> None:
     b.add_argument("--cohort", action="store_true",
                    help="benchmark cohort analysis instead: 1 and 2 local workers and --ray local, as ratios")
     b.add_argument("--cohort-recordings", type=positive_int, default=6, help="copies of the sample in the cohort (default 6)")
+    b.add_argument("--gpu", action="store_true",
+                   help="the one-command GPU check instead (install, TensorRT engines, parity, streams, 3D-CNN; "
+                        "8 minutes; without an NVIDIA GPU it says so and exits 0)")
+    b.add_argument("--gpu-out", type=Path, help="with --gpu: folder for gpu_check.json/.md (default $OUT, else ./gpu-check)")
     b.set_defaults(run=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    """--streams, else --cohort, else --cnn, else --app, else the pipeline benchmark."""
+    """--gpu, else --streams, else --cohort, else --cnn, else --app, else the pipeline benchmark."""
+    if args.gpu:
+        from monitor.lab import gpu_check  # lazy: keeps the no-GPU answer instant (no numpy, cv2, zmq)
+
+        return gpu_check.run(args.gpu_out)
     from monitor.lab import bench  # lazy: numba, cv2, zmq, pyarrow (sessions, engines and the app)
 
     if args.streams:

@@ -3,9 +3,11 @@
 ``ClipEngine`` keeps one :class:`ClipWindow` per stream, crops each frame with a face, and runs the clip
 model every ``stride`` frames. Two modes:
 
-- ``live``: clips go to one background thread at lower CPU priority (nice +10) that runs the newest
-  clip of each stream and drops older ones it had no time for (counted). The landmark path never waits
-  for the CNN; the CNN's actual rate is reported (clips/s, skipped).
+- ``live``: clips go to a process of their own (``monitor.cnn.worker``: one ONNX Runtime thread, no
+  spinning, ``SCHED_IDLE`` / nice +19, its own GIL), fed by one thread here that hands it the newest clip
+  of each stream and drops older ones it had no time for (counted as skipped). The landmark path never
+  waits for the CNN; the CNN's actual rate is reported (clips/s, skipped). A clip process that fails
+  or dies costs clips (counted as skipped, logged), never frames.
 - ``all``: every due clip runs at once in the frame path (offline analysis: nothing skipped, slower).
 
 Outputs are handed back per stream with the frame ids the clip spans.
@@ -14,7 +16,6 @@ Outputs are handed back per stream with the frame ids the clip spans.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,7 @@ from monitor.cnn.card import ModelCard, ModelError, read_card
 from monitor.cnn.crops import align_crop
 from monitor.cnn.modes import CnnMode
 from monitor.cnn.window import Clip, ClipWindow
+from monitor.cnn.worker import ClipProcess, WorkerError
 
 log = logging.getLogger("facemonitor.cnn")
 
@@ -60,7 +62,7 @@ class ClipStats:
 
 class ClipEngine:
     def __init__(self, runner: ClipRunner, stride: int = 32, mode: CnnMode = CnnMode.LIVE, report_p: bool = True,
-                 nice: int = 10) -> None:
+                 nice: int = 19) -> None:
         if mode not in CnnMode.__members__.values():
             raise ValueError(f"cnn mode must be one of {', '.join(CnnMode)}, got {mode!r}")
         mode = CnnMode(mode)
@@ -75,8 +77,14 @@ class ClipEngine:
         self._running = True
         self._busy = None  # the stream whose clip the worker is running
         self._thread = None
+        self.worker: ClipProcess | None = None
         if mode == CnnMode.LIVE:
-            self._thread = threading.Thread(target=self._loop, name="clip-worker", daemon=True)
+            try:
+                self.worker = ClipProcess(runner.path, runner.name, getattr(runner, "threads", 1), nice)
+            except WorkerError as e:
+                raise ModelError(str(e)) from None
+            runner.deactivate()  # the clip process holds the model; this one keeps only its info
+            self._thread = threading.Thread(target=self._loop, name="clip-feeder", daemon=True)
             self._thread.start()
 
     # -- the frame path ---------------------------------------------------------------------------
@@ -124,15 +132,20 @@ class ClipEngine:
         with self._cv:
             self._running = False
             self._cv.notify_all()
+        if self.worker is not None:
+            self.worker.close()  # first: a feeder waiting on a clip gets its answer or an error
         if self._thread is not None:
             self._thread.join(10)
         self.runner.deactivate()
 
     # -- inference --------------------------------------------------------------------------------
     def _run(self, clip: Clip) -> ClipOutput:
-        t0 = time.perf_counter()
-        p = float(self.runner.infer(clip.frames)[0])
-        ms = (time.perf_counter() - t0) * 1e3
+        if self.worker is not None:
+            p, ms = self.worker.infer(clip.frames)
+        else:
+            t0 = time.perf_counter()
+            p = float(self.runner.infer(clip.frames)[0])
+            ms = (time.perf_counter() - t0) * 1e3
         self.stats.clips += 1
         self.stats.infer_ms.append(ms)
         return ClipOutput(clip.first_frame, clip.last_frame, round(p, 5) if self.report_p else None, round(ms, 1))
@@ -142,10 +155,7 @@ class ClipEngine:
             self._done.setdefault(stream, []).append(out)
 
     def _loop(self) -> None:
-        try:  # Linux applies niceness per thread; ORT with one intra-op thread runs on this thread
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
-        except (OSError, AttributeError):
-            log.info("could not lower the clip worker's priority")
+        """Feed the clip process the newest due clip; this thread only waits (on the pipe, without the GIL)."""
         while True:
             with self._cv:
                 while self._running and not self._pending:
@@ -155,14 +165,17 @@ class ClipEngine:
                 stream, clip = next(iter(self._pending.items()))
                 del self._pending[stream]
                 self._busy = stream
-            try:
-                out = self._run(clip)
-            except Exception:  # a failing clip must not end the worker; the engine log keeps the reason
-                log.exception("clip inference failed")
-                out = None
+            out = None
+            if self.worker.alive:
+                try:
+                    out = self._run(clip)
+                except Exception as e:  # a failing clip must not end the feeder; the engine log keeps the reason
+                    log.error("clip inference failed: %s", e)
             with self._cv:
                 self._busy = None
-                if out is not None:
+                if out is None:
+                    self.stats.skipped += 1
+                else:
                     self._done.setdefault(stream, []).append(out)
                 self._cv.notify_all()
 
