@@ -27,6 +27,7 @@ CLOSED_MM = 2.0  # a fissure at or below this (or below CLOSED_OF_NEUTRAL of the
 CLOSED_OF_NEUTRAL = 0.3
 CLOSED_FRACTION = 0.5  # … or the eye was flagged closed in at least this share of the frames
 OPEN_OF_NEUTRAL = 0.5  # an eye that stays open keeps at least this share of its neutral fissure
+CLOSING_MM = 2.0  # an eye asked to close that narrowed this much from neutral tried (a weak lid may not shut)
 GAZE_MIN_MM = 1.0  # the least iris excursion toward the asked direction that counts
 NOT_PERFORMED = "not_performed"  # the step record status of a step the person did not perform
 
@@ -89,20 +90,24 @@ def _round(v: float, nd: int = 3) -> float | None:
 
 
 def _closure(check: StepCheck, values: Mapping, neutral: Mapping | None) -> Compliance:
+    """Both eyes: performed when at least one eye closed (a weak lid may not shut: the stronger side
+    shows the effort). One eye: that eye closed, or narrowed by CLOSING_MM from neutral, while the
+    other stays open."""
     eyes = {s: _eye(values, neutral, s) for s in SIDES}
     if check.kind == CheckKind.BOTH_CLOSED:
-        ok = all(e["closed"] for e in eyes.values())
+        ok = any(e["closed"] for e in eyes.values())
         shut = ", ".join(f"{s} {e['fissure_mm']} mm" for s, e in eyes.items())
         return Compliance(ok, f"{'' if ok else 'not '}closed: eye opening {shut} "
                               f"(closed at ≤ {eyes['left']['closed_limit_mm']} / {eyes['right']['closed_limit_mm']} mm)",
                           {"eyes": eyes})
     other = "left" if check.side == "right" else "right"
     shut, kept = eyes[check.side], eyes[other]
-    if shut["closed"] and kept["open"]:
+    narrowed = (shut["neutral_mm"] or math.nan) - (shut["fissure_mm"] or math.nan)
+    if (shut["closed"] or narrowed >= CLOSING_MM) and kept["open"]:
         return Compliance(True, f"the {check.side} eye closed ({shut['fissure_mm']} mm), the {other} open "
                                 f"({kept['fissure_mm']} mm)", {"eyes": eyes})
-    why = f"the {check.side} eye is open ({shut['fissure_mm']} mm)" if not shut["closed"] else \
-        f"the {other} eye closed too ({kept['fissure_mm']} mm)"
+    why = f"the {other} eye closed too ({kept['fissure_mm']} mm)" if not kept["open"] else \
+        f"the {check.side} eye is open ({shut['fissure_mm']} mm)"
     return Compliance(False, why, {"eyes": eyes})
 
 
@@ -140,7 +145,7 @@ def _signal_change(sig: Signal, values: Mapping, neutral: Mapping, noise: Mappin
         if math.isfinite(a) and math.isfinite(b):
             change, sd = sig.sign * (a - b), _num(noise, n)
             need = max(sig.min_change, NOISE_K * sd) if math.isfinite(sd) else sig.min_change
-            if best is None or change - need > best["change"] - best["needed"]:
+            if best is None or change / need > best["change"] / best["needed"]:
                 best = {"column": n, "change": round(change, 4), "needed": round(need, 4)}
     return best
 
@@ -151,7 +156,7 @@ def _rise(check: StepCheck, values: Mapping, neutral: Mapping | None, noise: Map
     changes = [c for sig in check.signals if (c := _signal_change(sig, values, neutral, noise)) is not None]
     if not changes:
         return Compliance(None, "not checked: none of the step's measures has a value here and at neutral")
-    best = max(changes, key=lambda c: c["change"] - c["needed"])
+    best = max(changes, key=lambda c: c["change"] / c["needed"])  # in units of what each needs
     ok = best["change"] >= best["needed"]
     return Compliance(ok, f"{best['column']} changed {best['change']:g} from neutral (needs ≥ {best['needed']:g})",
                       {"signals": changes})
