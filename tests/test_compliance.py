@@ -226,3 +226,20 @@ def test_the_sample_video_performs_none_of_the_asked_steps(sample_video, store_d
     assert summary["palsy"]["house_brackmann_estimate"] is None
     assert "gaze_left" not in summary["gaze"] and set(summary["asymmetry"]["dynamic"]) == {"showing_teeth"}
     assert math.isfinite(summary["steps"]["eyes_closed"]["medians"]["eye_aperture_left_mm"])  # kept, not scored
+
+
+@pytest.mark.fast
+def test_an_older_store_gains_the_step_compliance_columns(tmp_path):
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "facemonitor.sqlite3")
+    db.executescript("CREATE TABLE session_steps (session_id TEXT NOT NULL, idx INTEGER NOT NULL, step TEXT NOT NULL,"
+                     " status TEXT NOT NULL, started_s REAL, ended_s REAL, counted_s REAL NOT NULL,"
+                     " attempts INTEGER NOT NULL, quality_lost_s REAL NOT NULL, PRIMARY KEY (session_id, idx));")
+    db.close()
+    with Store(tmp_path) as store:
+        sid = store.create_session("test", "app", "mediapipe")
+        store.save_steps(sid, [StepRecord(0, S.EYES_CLOSED, "not_performed", 0.0, 8.0, 8.0, 1, 0.0, False, "open")])
+        assert store.steps(sid)[0] == {"idx": 0, "step": S.EYES_CLOSED, "status": "not_performed", "started_s": 0.0,
+                                       "ended_s": 8.0, "counted_s": 8.0, "attempts": 1, "quality_lost_s": 0.0,
+                                       "performed": False, "reason": "open"}

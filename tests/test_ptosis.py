@@ -134,6 +134,20 @@ def test_the_summary_runs_the_ptosis_test_and_any_sustained_step_gets_a_curve():
     assert s2.steps[S.PTOSIS_UPGAZE].performed is False and s2.ptosis is None
 
 
+@pytest.mark.fast
+def test_the_summary_times_how_long_a_lateral_gaze_was_held():
+    def drifting(t):  # 3 mm to the left for 8 s, then back to 0.5 mm
+        x = 3.0 if t < 8 else 0.5
+        return {"gaze_horizontal_left_mm": x, "gaze_horizontal_right_mm": x}
+
+    s = summarize(_rows([(S.NEUTRAL, 3, lambda t: {}), ("gaze_left", 20, drifting),
+                         ("gaze_right", 20, lambda t: {"gaze_horizontal_left_mm": -2.0, "gaze_horizontal_right_mm": -2.0})]))
+    left, right = s.gaze_hold["gaze_left"], s.gaze_hold["gaze_right"]
+    assert left["lost_after_s"] == pytest.approx(8.0, abs=0.5) and left["band_estimate"] == 2 and not left["censored"]
+    assert right["initial_mm"] == 2.0 and right["censored"] and right["band_estimate"] is None
+    assert "not a QMG total" in left["note"]
+
+
 @pytest.mark.timeout(300)
 def test_a_planted_progressive_ptosis_on_sustained_upgaze(sample_frames, store_dir, tmp_path):
     """A sped-up upgaze recording (3 frames a second, 26 s of media time from 78 real frames): the left

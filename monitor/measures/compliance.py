@@ -192,7 +192,8 @@ def _columns(rows: Sequence[Mapping]) -> dict[str, np.ndarray]:
 
 def check_recent(step: str, recent: Sequence[Mapping], neutral_rows: Sequence[Mapping] | None) -> Compliance:
     """The live form: ``recent`` is the last seconds of the step's frames (series rows with the
-    blendshapes by name), ``neutral_rows`` the neutral step's frames (None or empty: none yet)."""
+    blendshapes by name; for a sustained step, its first seconds), ``neutral_rows`` the neutral
+    step's frames (None or empty: none yet)."""
     rows = [r for r in recent if r.get("face", True)]
     if not rows:
         return Compliance(None, "not checked: no face in the last frames")

@@ -12,7 +12,7 @@ from monitor.measures.asymmetry import asymmetry_index, dynamic_asymmetry, stati
 from monitor.measures.compliance import Compliance, check_step, window_values
 from monitor.measures.expression import blendshape_side_differences, expression_strength
 from monitor.measures.face_model import SIDES
-from monitor.measures.fatigue import fatigue_curve
+from monitor.measures.fatigue import FatigueOptions, fatigue_curve
 from monitor.measures.gaze import gaze_excursions
 from monitor.measures.palsy import eface, house_brackmann
 from monitor.measures.ptosis import gaze_hold, ptosis_test
@@ -242,11 +242,11 @@ def summarize(table: pa.Table, baseline: dict | None = None, still: bool = False
     rest_name = S.NEUTRAL if S.NEUTRAL in per_step else SESSION if SESSION in per_step else None
     neutral = per_step.get(rest_name) if rest_name else None
     static = static_asymmetry(neutral) if neutral else {}
-    verdicts, noise = step_compliance(table, wins, bs)
+    sustained = S.SUSTAINED_STEPS if sustained is None else tuple(sustained)
+    verdicts, noise = step_compliance(table, wins, bs, sustained)
     graded = {n: v for n, v in per_step.items() if n not in verdicts or verdicts[n].performed is not False}
     dynamic = dynamic_asymmetry(graded, neutral) if neutral else {}
     grades = eface(graded, noise)
-    sustained = S.SUSTAINED_STEPS if sustained is None else tuple(sustained)
     vs_baseline = None
     if baseline and neutral:
         vs_baseline = {
@@ -293,14 +293,19 @@ def _window_columns(table: pa.Table, m: np.ndarray, bs: np.ndarray) -> dict[str,
     return cols
 
 
-def step_compliance(table: pa.Table, wins: dict[str, np.ndarray], bs: np.ndarray) -> tuple[dict[str, Compliance], dict]:
+def step_compliance(table: pa.Table, wins: dict[str, np.ndarray], bs: np.ndarray,
+                    sustained: tuple[str, ...] = ()) -> tuple[dict[str, Compliance], dict]:
     """Each protocol step's compliance against the neutral window, and that window's noise (robust SD
-    per column; empty without a neutral step)."""
+    per column; empty without a neutral step). A sustained step is judged on its first seconds (the
+    fatigue baseline): what fades later is the finding, not a step left undone."""
     neutral, noise = None, {}
     if S.NEUTRAL in wins and wins[S.NEUTRAL].any():
         neutral, noise = window_values(_window_columns(table, wins[S.NEUTRAL], bs))
+    t = _col(table, "t_s")
     out = {}
     for name, m in wins.items():
+        if name in sustained and m.any():
+            m = m & (t <= t[m][0] + FatigueOptions().baseline_s)
         if name != SESSION and m.any():
             values, _ = window_values(_window_columns(table, m, bs))
             out[name] = check_step(name, values, neutral, noise)
@@ -339,8 +344,10 @@ def _gaze_holds(table: pa.Table, wins: dict[str, np.ndarray], graded: dict[str, 
             continue
         m = wins[name]
         ux = S.GAZE_DIRECTIONS[name][0]
-        along = np.nanmean([(_col(table, f"gaze_horizontal_{s}_mm")[m] - neutral.get(f"gaze_horizontal_{s}_mm", np.nan))
-                            * ux for s in SIDES], axis=0) if m.sum() else np.array([])
+        per_eye = np.stack([(_col(table, f"gaze_horizontal_{s}_mm")[m] - neutral.get(f"gaze_horizontal_{s}_mm", np.nan))
+                            * ux for s in SIDES])
+        seen = np.isfinite(per_eye)
+        along = np.where(seen.any(0), np.where(seen, per_eye, 0.0).sum(0) / np.maximum(seen.sum(0), 1), np.nan)
         t = _col(table, "t_s")[m]
         if t.size >= 2 and t[-1] - t[0] >= MIN_FATIGUE_S and (held := gaze_hold(t, along)) is not None:
             out[name] = held
