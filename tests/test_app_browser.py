@@ -120,7 +120,9 @@ def test_short_protocol_from_start_to_review(app):
     with core.store() as store:
         row = store.get_session(sid)
         assert row.status == "complete" and row.protocol == "short" and row.protocol_status == "done"
-        assert [s["status"] for s in store.steps(sid)] == ["done"] * 5
+        steps = store.steps(sid)  # the sample never closes its eyes: that step is recorded as not performed
+        assert [s["status"] for s in steps][:2] == ["done", "not_performed"] and steps[1]["performed"] is False
+        assert all(s["status"] in ("done", "not_performed") for s in steps)
         assert store.notes(sid)[0]["text"].startswith("Mild left ptosis")
         assert row.video_path is None  # no opt-in, no video
 

@@ -238,7 +238,7 @@ FPS = 30
 def _protocol_rows():
     """A synthetic session: 10 frames without a face, neutral 3 s with two blinks, raising_eyebrows 2 s
     (the left brow lifts 2 mm, the right 5 mm), showing_teeth 2 s, eyes_closed_firmly 2 s, gaze_left 12 s
-    with the left lid sinking from 4 s on, gaze_up 1 s (both irises 1 mm up)."""
+    (both irises 3 mm to the left) with the left lid sinking from 4 s on, gaze_up 1 s (both irises 1 mm up)."""
     plan = [("", 10 / FPS), (S.NEUTRAL, 3), (S.RAISING_EYEBROWS, 2), (S.SHOWING_TEETH, 2), (S.EYES_CLOSED_FIRMLY, 2),
             ("gaze_left", 12), ("gaze_up", 1)]
     rows, i = [], 0
@@ -262,7 +262,8 @@ def _protocol_rows():
                     "commissure_excursion_left_mm": 30.0 + (2.0 if step == S.SHOWING_TEETH else 0.0),
                     "commissure_excursion_right_mm": 30.0 + (6.0 if step == S.SHOWING_TEETH else 0.0),
                     "gaze_vertical_left_mm": up, "gaze_vertical_right_mm": up,
-                    "gaze_horizontal_left_mm": 0.0, "gaze_horizontal_right_mm": 0.0,
+                    "gaze_horizontal_left_mm": 3.0 * (step == "gaze_left"),
+                    "gaze_horizontal_right_mm": 3.0 * (step == "gaze_left"),
                     "eye_closed_left": closed, "eye_closed_right": closed,
                     "eye_status_left": "closed" if closed else "ok", "eye_status_right": "closed" if closed else "ok",
                     "mouthSmileLeft": 0.6 if step == S.SHOWING_TEETH else 0.0,

@@ -95,7 +95,7 @@ def test_bad_protocol_files(tmp_path):
         read_protocol(tmp_path / "missing.toml")
     with pytest.raises(UsageError, match="unknown protocol 'long'"):
         resolve_protocol("long")
-    assert set(BUILTIN) == {"mg24", "short"}
+    assert set(BUILTIN) == {"mg24", "short", "mg24+ptosis", "ptosis"}
 
 
 # -- the state machine ----------------------------------------------------------------------------

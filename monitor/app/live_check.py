@@ -20,6 +20,7 @@ import numpy as np
 
 from monitor.app.preview import PreviewEncoder, VideoKeeper
 from monitor.errors import FacemonitorError
+from monitor.measures.compliance import mark_records
 from monitor.measures.quality import NO_FRAMES, Quality, assess, face_light
 from monitor.protocol.definitions import Protocol
 from monitor.protocol.run import ProtocolRun, RunView
@@ -109,7 +110,7 @@ class LiveCheck:
                               realtime=True, repeat=1_000_000, engine_endpoint=self.engine_endpoint,
                               iris_mm=r.iris_mm, person=r.person, on_result=self._on_result,
                               on_preview=self._on_preview, on_start=self._on_start, stop=self.stop_event,
-                              cnn=self.cnn)
+                              cnn=self.cnn, sustained_steps=r.protocol.sustained_steps)
         try:
             self.result = run_session(opts)
         except FacemonitorError as e:
@@ -140,6 +141,9 @@ class LiveCheck:
         store = self._store
         if store is None:
             return
+        if self.result is not None:  # steps whose frames did not show what they asked: not_performed
+            mark_records(self.run.records, {k: st.compliance for k, st in self.result.summary.steps.items()
+                                            if st.compliance is not None})
         try:
             self._save_progress(store)
             store.set_protocol(self.session_id, self.request.protocol.name,

@@ -49,8 +49,18 @@ def run_analyze(args: argparse.Namespace) -> int:
             print(json.dumps(e.result.as_json()))
         raise
     spans = [{"step": s.step, "start_s": s.start_s, "end_s": s.end_s} for s in step_at.spans] if step_at else None
-    print(json.dumps(result.as_json()) if args.json else format_result(result.as_json(), spans))
+    out = result.as_json()
+    if spans is not None:  # the labelled steps, each with its compliance check (docs/measures.md)
+        out["steps"] = [dict(span, **_checked(result.summary.step(span["step"]))) for span in spans]
+    print(json.dumps(out) if args.json else format_result(out, spans))
     return 0
+
+
+def _checked(step) -> dict:
+    """A labelled step's record: performed (None when not checked or without frames) and why."""
+    if step is None:
+        return {"performed": None, "reason": "no frames with a face in this step"}
+    return {"performed": step.performed, "reason": step.compliance.reason if step.compliance else ""}
 
 
 def run_photo_set_command(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     ap.add_argument("--port", type=port, default=7860, help="port (default 7860)")
     ap.add_argument("--host", default="127.0.0.1",
                     help="address to bind (default 127.0.0.1; any other address requires --auth-file)")
-    ap.add_argument("--protocol", default="mg24", help="mg24 (default), short, or a .toml/.json protocol file")
+    ap.add_argument("--protocol", default="mg24", help="mg24 (default), short, ptosis, mg24+ptosis, or a .toml/.json protocol file")
     ap.add_argument("--auth-file", type=Path, help="file holding user:password (required off loopback; "
                                                    "or set FACEMONITOR_APP_AUTH)")
     ap.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM), for serving other devices over https")

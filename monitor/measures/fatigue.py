@@ -6,7 +6,9 @@ never look like ptosis. The values are median-filtered into half-second bins; fr
 baseline (first 3 s), the end value (last 3 s), the drop in mm and %, a robust Theil–Sen slope in
 mm/min, and the time to the first sustained 2 mm drop. Signs: the drop (baseline − end) and the drop
 rate (−slope) are positive when the lid lowers; the slope is the value's own trend (negative then).
-No percentage is given of a baseline under MIN_PCT_BASELINE_MM.
+No percentage is given of a baseline under MIN_PCT_BASELINE_MM. Each figure has its uncertainty: the
+SD of the bins in the baseline and end windows, the drop's standard error from them, and the residual
+SD of the bins about the Theil–Sen line with the slope's standard error from it.
 
 ``FatigueTracker.update()`` is the incremental form for live use; ``fatigue_curve()`` runs the same
 tracker over a recorded series, so live and offline figures agree exactly.
@@ -49,6 +51,11 @@ class FatigueCurve:
     frames_closed: int
     bin_t_s: tuple = field(repr=False, default=())
     bin_mm: tuple = field(repr=False, default=())
+    baseline_sd_mm: float = math.nan  # SD of the bins in the baseline window
+    end_sd_mm: float = math.nan  # SD of the bins in the end window
+    drop_se_mm: float = math.nan  # standard error of the drop, from the two SDs
+    residual_sd_mm: float = math.nan  # SD of the bins about the fitted line
+    slope_se_mm_per_min: float = math.nan  # standard error of the slope, from the residual SD
 
     @property
     def drop_rate_mm_per_min(self) -> float:
@@ -63,7 +70,10 @@ class FatigueCurve:
                "drop_pct": r(self.drop_pct), "slope_mm_per_min": r(self.slope_mm_per_min),
                "drop_rate_mm_per_min": r(self.drop_rate_mm_per_min),
                "time_to_drop_s": r(self.time_to_drop_s), "duration_s": r(self.duration_s),
-               "frames_used": self.frames_used, "frames_closed": self.frames_closed}
+               "frames_used": self.frames_used, "frames_closed": self.frames_closed,
+               "baseline_sd_mm": r(self.baseline_sd_mm), "end_sd_mm": r(self.end_sd_mm),
+               "drop_se_mm": r(self.drop_se_mm), "residual_sd_mm": r(self.residual_sd_mm),
+               "slope_se_mm_per_min": r(self.slope_se_mm_per_min)}
         if with_bins:
             out["bins"] = {"t_s": [r(t) for t in self.bin_t_s], "mm": [r(v) for v in self.bin_mm]}
         return out
@@ -124,13 +134,37 @@ class FatigueTracker:
         t, v = self._bins()
         duration = 0.0 if self.t0 is None else float(self.t_last - self.t0)
         o = self.opt
-        base = _nanmedian(v[t <= o.baseline_s]) if t.size else math.nan
-        end = _nanmedian(v[t >= duration - o.end_s]) if t.size else math.nan
+        head, tail = (v[t <= o.baseline_s], v[t >= duration - o.end_s]) if t.size else (v, v)
+        base, end = _nanmedian(head), _nanmedian(tail)
         drop = base - end
         pct = 100.0 * drop / base if math.isfinite(base) and base >= MIN_PCT_BASELINE_MM else math.nan
         slope = theil_sen(t, v) * 60.0 if np.isfinite(v).sum() >= 2 else math.nan
+        (sd_b, n_b), (sd_e, n_e) = _sd(head), _sd(tail)
+        drop_se = math.sqrt(sd_b ** 2 / n_b + sd_e ** 2 / n_e) if n_b >= 2 and n_e >= 2 else math.nan
+        resid_sd, slope_se = _fit_errors(t, v, slope / 60.0)
         return FatigueCurve(base, end, drop, pct, slope, _time_to_drop(t, v, base, o), duration,
-                            self.frames_used, self.frames_closed, tuple(t.tolist()), tuple(v.tolist()))
+                            self.frames_used, self.frames_closed, tuple(t.tolist()), tuple(v.tolist()),
+                            sd_b, sd_e, drop_se, resid_sd, slope_se * 60.0)
+
+
+def _sd(x: np.ndarray) -> tuple[float, int]:
+    """Sample SD of the finite values and their count (NaN below two)."""
+    x = x[np.isfinite(x)]
+    return (float(np.std(x, ddof=1)) if x.size >= 2 else math.nan), int(x.size)
+
+
+def _fit_errors(t: np.ndarray, v: np.ndarray, slope_per_s: float) -> tuple[float, float]:
+    """Residual SD of the bins about the line with this slope (through their median offset), and the
+    slope's standard error from it (per second)."""
+    ok = np.isfinite(v)
+    if ok.sum() < 3 or not math.isfinite(slope_per_s):
+        return math.nan, math.nan
+    t, v = t[ok], v[ok]
+    resid = v - slope_per_s * t
+    resid = resid - np.median(resid)
+    sd = float(np.sqrt(np.sum(resid ** 2) / (resid.size - 2)))
+    spread = float(np.sum((t - t.mean()) ** 2))
+    return sd, (sd / math.sqrt(spread) if spread > 0 else math.nan)
 
 
 def _nanmedian(x: np.ndarray) -> float:

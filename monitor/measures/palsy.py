@@ -9,11 +9,15 @@ Items that landmarks cannot measure (nasolabial fold depth, mentalis, platysma) 
 listed. The House–Brackmann grade (House & Brackmann 1985) is
 estimated from the same movement ratios with the thresholds documented in docs/measures.md. These
 are estimates for tracking, not a clinician's grade.
+
+A movement item needs movement: when neither side moves more than the noise floor (MOVEMENT_NOISE,
+or NOISE_K times the neutral window's measured noise where that is larger) the item is None, never
+a ratio of two noises. Steps the person did not perform are left out by the caller (the summary).
 """
 
 from __future__ import annotations
 
-from monitor.measures.asymmetry import SIDES, column, finite, movement
+from monitor.measures.asymmetry import MOVEMENT_NOISE, SIDES, column, finite, movement
 from monitor.protocol import poses as P
 from monitor.protocol import steps as S
 
@@ -28,6 +32,7 @@ DYNAMIC_ITEMS = (("brow_elevation", S.RAISING_EYEBROWS, "brow_height", +1, "mm")
                  ("lower_lip_depression", P.LOWER_LIP_DEPRESSION, "dental_show", +1, "mm2"))
 OCULAR_SYNKINESIS_STEPS = (S.SHOWING_TEETH, S.WHISTLING)  # mouth movements that may narrow an eye
 MIDFACIAL_SYNKINESIS_STEPS = (S.EYES_CLOSED_FIRMLY, S.SHOWING_TEETH)  # eye closure pulls the mouth corner
+NOISE_K = 3.0  # a movement counts when it exceeds this many SDs of the measure in the neutral window
 
 
 def item_steps() -> dict[str, tuple[str, ...]]:
@@ -90,10 +95,19 @@ def _missing_poses(per_step: dict[str, dict]) -> dict[str, str]:
     return out
 
 
-def eface(per_step: dict[str, dict]) -> dict | None:
+def noise_floor(stem: str, unit: str, noise: dict[str, float] | None) -> float:
+    """The least movement that is movement: the fixed floor, or NOISE_K × the larger side's noise
+    (robust SD over the neutral window) when that is larger."""
+    sds = [v for s in SIDES if finite(v := (noise or {}).get(column(stem, s, unit)))]
+    return max([MOVEMENT_NOISE[unit]] + [NOISE_K * v for v in sds])
+
+
+def eface(per_step: dict[str, dict], noise: dict[str, float] | None = None) -> dict | None:
     """eFace-style items and sub-scores from per-step medians, from the steps present; None without
-    a neutral step (rest). ``from_steps`` lists the steps used, ``missing_poses`` the items left out
-    for want of a pose."""
+    a neutral step (rest). ``noise``: the neutral window's noise per column (robust SD), which raises
+    the floor below which a movement item is None. ``from_steps`` lists the steps used,
+    ``missing_poses`` the items left out for want of a pose, ``below_noise`` the items whose movement
+    stayed under the floor on both sides."""
     rest = per_step.get(S.NEUTRAL)
     if rest is None:
         return None
@@ -104,9 +118,15 @@ def eface(per_step: dict[str, dict]) -> dict | None:
     }
     dyn = {}
     mv = {}
+    below = {}
     for item, step, stem, sign, unit in DYNAMIC_ITEMS:
         if step in per_step:
             m = {s: movement(per_step[step], rest, stem, sign, s, unit) for s in SIDES}
+            floor = noise_floor(stem, unit, noise)
+            if all(finite(v) for v in m.values()) and max(m.values()) < floor:
+                below[f"dynamic:{item}"] = round(floor, 3)
+                dyn[item] = None
+                continue
             mv[item] = m
             dyn[item] = _ratio(m["left"], m["right"])
     syn = {}
@@ -132,6 +152,7 @@ def eface(per_step: dict[str, dict]) -> dict | None:
         "not_measured": list(NOT_MEASURED),
         "from_steps": [s for s in (S.NEUTRAL, *(i[1] for i in DYNAMIC_ITEMS), S.WHISTLING) if s in per_step],
         "missing_poses": _missing_poses(per_step),
+        "below_noise": below,
     }
 
 

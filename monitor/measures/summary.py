@@ -9,11 +9,13 @@ import pyarrow as pa
 
 from engines.base import BLENDSHAPE_NAMES
 from monitor.measures.asymmetry import asymmetry_index, dynamic_asymmetry, static_asymmetry
+from monitor.measures.compliance import Compliance, check_step, window_values
 from monitor.measures.expression import blendshape_side_differences, expression_strength
 from monitor.measures.face_model import SIDES
-from monitor.measures.fatigue import fatigue_curve
+from monitor.measures.fatigue import FatigueOptions, fatigue_curve
 from monitor.measures.gaze import gaze_excursions
 from monitor.measures.palsy import eface, house_brackmann
+from monitor.measures.ptosis import gaze_hold, ptosis_test
 from monitor.measures.schema import ANGLE_COLUMNS, AREA_COLUMNS, EYE_STATUS_COLUMNS, LENGTH_COLUMNS
 from monitor.protocol import steps as S
 
@@ -126,6 +128,12 @@ class StepSummary:
     medians: dict[str, float] = field(default_factory=dict)  # paired lid/brow/mouth columns, mm
     expression: dict = field(default_factory=dict)  # expression_strength(): action units and emotions at p95
     fatigue: dict | None = None  # per side and measure: FatigueCurve.as_json(with_bins=True)
+    compliance: Compliance | None = None  # whether the frames showed what the step asked (None: no step)
+
+    @property
+    def performed(self) -> bool | None:
+        """False when the step was not performed (left out of every score); None when not checked."""
+        return None if self.compliance is None else self.compliance.performed
 
     def fatigue_curve(self, side: str, measure: str = "eye_aperture") -> dict | None:
         return (self.fatigue or {}).get(side, {}).get(measure)
@@ -133,12 +141,15 @@ class StepSummary:
     def as_dict(self) -> dict:
         out = {"frames": self.frames, "duration_s": self.duration_s, "medians": self.medians,
                "expression": self.expression}
+        if self.compliance is not None:
+            out.update(self.compliance.as_dict())
         return out if self.fatigue is None else dict(out, fatigue=self.fatigue)
 
     @classmethod
     def from_dict(cls, d: dict) -> "StepSummary":
         return cls(int(d.get("frames", 0)), float(d.get("duration_s", 0.0)), dict(d.get("medians") or {}),
-                   dict(d.get("expression") or {}), d.get("fatigue"))
+                   dict(d.get("expression") or {}), d.get("fatigue"),
+                   Compliance.from_dict(d) if "performed" in d else None)
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,8 @@ class SessionSummary:
     steps: dict[str, StepSummary] = field(default_factory=dict)
     gaze: dict = field(default_factory=dict)
     palsy: dict | None = None  # eface_estimate, house_brackmann_estimate
+    ptosis: dict | None = None  # the ptosis test (monitor.measures.ptosis.ptosis_test)
+    gaze_hold: dict = field(default_factory=dict)  # lateral gaze step → monitor.measures.ptosis.gaze_hold
     neutral_medians: dict[str, float] = field(default_factory=dict)
     vs_baseline: dict | None = None  # baseline_session, difference
     cnn: dict | None = None  # the 3D-CNN's votes with its card (monitor.session.cnn)
@@ -184,7 +197,7 @@ class SessionSummary:
             out["blinks"] = self.blinks
         out.update(asymmetry=self.asymmetry, steps={k: v.as_dict() for k, v in self.steps.items()}, gaze=self.gaze,
                    palsy=self.palsy)
-        for key in ("neutral_medians", "vs_baseline", "cnn"):
+        for key in ("ptosis", "gaze_hold", "neutral_medians", "vs_baseline", "cnn"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
         if self.baseline_saved:
@@ -201,17 +214,22 @@ class SessionSummary:
             refused=dict(d.get("refused") or {}),
             blinks=dict(d.get("blinks") or {}), asymmetry=dict(d.get("asymmetry") or {}),
             steps={k: StepSummary.from_dict(v) for k, v in (d.get("steps") or {}).items()},
-            gaze=dict(d.get("gaze") or {}), palsy=d.get("palsy"), neutral_medians=dict(d.get("neutral_medians") or {}),
+            gaze=dict(d.get("gaze") or {}), palsy=d.get("palsy"), ptosis=d.get("ptosis"),
+            gaze_hold=dict(d.get("gaze_hold") or {}), neutral_medians=dict(d.get("neutral_medians") or {}),
             vs_baseline=d.get("vs_baseline"), cnn=d.get("cnn"), baseline_saved=bool(d.get("baseline_saved")))
 
 
 NO_FRAMES = SessionSummary(False, "no frames were processed")
 
 
-def summarize(table: pa.Table, baseline: dict | None = None, still: bool = False) -> SessionSummary:
+def summarize(table: pa.Table, baseline: dict | None = None, still: bool = False,
+              sustained: tuple[str, ...] | None = None) -> SessionSummary:
     """Session-level and per-step figures. ``baseline`` is the person's stored neutral medians
     (calibration.baseline), compared with this session's neutral window when given. ``still``: the
-    frames are photos (no time passes between them), so what needs time (blinks, fatigue) is absent."""
+    frames are photos (no time passes between them), so what needs time (blinks, fatigue) is absent.
+    ``sustained``: the steps that get a fatigue curve (a protocol's ``sustained_steps``; by default
+    S.SUSTAINED_STEPS). Each step is checked for compliance against the neutral window; a step not
+    performed keeps its medians but is left out of the asymmetry, gaze, palsy and fatigue figures."""
     if table.num_rows == 0:
         return NO_FRAMES
     face = _col(table, "face", bool)
@@ -234,8 +252,11 @@ def summarize(table: pa.Table, baseline: dict | None = None, still: bool = False
     rest_name = S.NEUTRAL if S.NEUTRAL in per_step else SESSION if SESSION in per_step else None
     neutral = per_step.get(rest_name) if rest_name else None
     static = static_asymmetry(neutral) if neutral else {}
-    dynamic = dynamic_asymmetry(per_step, neutral) if neutral else {}
-    grades = eface(per_step)
+    sustained = S.SUSTAINED_STEPS if sustained is None else tuple(sustained)
+    verdicts, noise = step_compliance(table, wins, bs, sustained)
+    graded = {n: v for n, v in per_step.items() if n not in verdicts or verdicts[n].performed is not False}
+    dynamic = dynamic_asymmetry(graded, neutral) if neutral else {}
+    grades = eface(graded, noise)
     vs_baseline = None
     if baseline and neutral:
         vs_baseline = {
@@ -253,18 +274,92 @@ def summarize(table: pa.Table, baseline: dict | None = None, still: bool = False
                    "index": asymmetry_index(static, dynamic),
                    "blendshape_left_minus_right_p95": blendshape_side_differences(bs[wins[rest_name]])
                    if rest_name else {}},
-        steps={name: _step_summary(table, name, m, t, per_step[name], bs, still) for name, m in wins.items()
-               if m.any()},
-        gaze=gaze_excursions(per_step, per_step.get(S.NEUTRAL)),
+        steps={name: _step_summary(table, name, m, t, per_step[name], bs, still, verdicts.get(name),
+                                   name in sustained) for name, m in wins.items() if m.any()},
+        gaze=gaze_excursions(graded, graded.get(S.NEUTRAL)),
         palsy={"eface_estimate": grades, "house_brackmann_estimate": house_brackmann(grades)} if grades else None,
+        ptosis=None if still else _ptosis(table, wins, verdicts),
+        gaze_hold={} if still else _gaze_holds(table, wins, graded),
         neutral_medians={c: round(v, 4) for c, v in neutral.items() if np.isfinite(v)} if neutral else {},
         vs_baseline=vs_baseline)
 
 
 def _step_summary(table: pa.Table, name: str, m: np.ndarray, t: np.ndarray, medians: dict, bs: np.ndarray,
-                  still: bool = False) -> StepSummary:
-    fat = fatigue_for_window(table, m) if (name in S.SUSTAINED_GAZE or name == SESSION) and not still else None
+                  still: bool = False, compliance: Compliance | None = None, sustained: bool = False) -> StepSummary:
+    """One window's summary; a step not performed keeps its frames and medians but has no expression
+    strength or fatigue curve (they would score what the person did not do)."""
+    performed = compliance is None or compliance.performed is not False
+    fat = fatigue_for_window(table, m) if (sustained or name == SESSION) and performed and not still else None
     return StepSummary(int(m.sum()), round(float(t[m][-1] - t[m][0]), 3),
                        {f"{p}_{s}_mm": round(v, 3) for p in PAIRED for s in SIDES
                         if np.isfinite(v := medians.get(f"{p}_{s}_mm", np.nan))},
-                       expression_strength(bs[m], None if name == SESSION else name), fat or None)
+                       expression_strength(bs[m], None if name == SESSION else name) if performed else {},
+                       fat or None, compliance)
+
+
+def _window_columns(table: pa.Table, m: np.ndarray, bs: np.ndarray) -> dict[str, np.ndarray]:
+    cols = {c: _col(table, c)[m] for c in STAT_COLUMNS}
+    cols.update({b: bs[m, i] for i, b in enumerate(BLENDSHAPE_NAMES)})
+    cols.update({f"eye_closed_{s}": _col(table, f"eye_closed_{s}", bool)[m] for s in SIDES})
+    return cols
+
+
+def step_compliance(table: pa.Table, wins: dict[str, np.ndarray], bs: np.ndarray,
+                    sustained: tuple[str, ...] = ()) -> tuple[dict[str, Compliance], dict]:
+    """Each protocol step's compliance against the neutral window, and that window's noise (robust SD
+    per column; empty without a neutral step). A sustained step is judged on its first seconds (the
+    fatigue baseline): what fades later is the finding, not a step left undone."""
+    neutral, noise = None, {}
+    if S.NEUTRAL in wins and wins[S.NEUTRAL].any():
+        neutral, noise = window_values(_window_columns(table, wins[S.NEUTRAL], bs))
+    t = _col(table, "t_s")
+    out = {}
+    for name, m in wins.items():
+        if name in sustained and m.any():
+            m = m & (t <= t[m][0] + FatigueOptions().baseline_s)
+        if name != SESSION and m.any():
+            values, _ = window_values(_window_columns(table, m, bs))
+            out[name] = check_step(name, values, neutral, noise)
+    return out, noise
+
+
+def _performed(verdicts: dict[str, Compliance], name: str) -> bool | None:
+    return verdicts[name].performed if name in verdicts else None
+
+
+def _ptosis(table: pa.Table, wins: dict[str, np.ndarray], verdicts: dict[str, Compliance]) -> dict | None:
+    """The ptosis test from its upgaze, rest and re-test windows; None without a performed upgaze step
+    long enough for a fatigue curve."""
+    m = wins.get(S.PTOSIS_UPGAZE)
+    if m is None or not m.any() or _performed(verdicts, S.PTOSIS_UPGAZE) is False:
+        return None
+    t = _col(table, "t_s")[m]
+    if t[-1] - t[0] < MIN_FATIGUE_S:
+        return None
+    mrd1 = {s: _col(table, f"mrd1_{s}_mm") for s in SIDES}
+    closed = {s: _col(table, f"eye_closed_{s}", bool) for s in SIDES}
+    retest = None
+    r = wins.get(S.PTOSIS_RETEST)
+    if r is not None and r.any() and _performed(verdicts, S.PTOSIS_RETEST) is not False:
+        retest = {s: np.where(closed[s][r], np.nan, mrd1[s][r]) for s in SIDES}
+    return ptosis_test(t, {s: v[m] for s, v in mrd1.items()}, {s: c[m] for s, c in closed.items()}, retest,
+                       _performed(verdicts, S.PTOSIS_REST))
+
+
+def _gaze_holds(table: pa.Table, wins: dict[str, np.ndarray], graded: dict[str, dict]) -> dict:
+    """How long each performed lateral-gaze step held its gaze (monitor.measures.ptosis.gaze_hold)."""
+    neutral = graded.get(S.NEUTRAL)
+    out = {}
+    for name in S.SUSTAINED_GAZE:
+        if name not in graded or neutral is None:
+            continue
+        m = wins[name]
+        ux = S.GAZE_DIRECTIONS[name][0]
+        per_eye = np.stack([(_col(table, f"gaze_horizontal_{s}_mm")[m] - neutral.get(f"gaze_horizontal_{s}_mm", np.nan))
+                            * ux for s in SIDES])
+        seen = np.isfinite(per_eye)
+        along = np.where(seen.any(0), np.where(seen, per_eye, 0.0).sum(0) / np.maximum(seen.sum(0), 1), np.nan)
+        t = _col(table, "t_s")[m]
+        if t.size >= 2 and t[-1] - t[0] >= MIN_FATIGUE_S and (held := gaze_hold(t, along)) is not None:
+            out[name] = held
+    return out

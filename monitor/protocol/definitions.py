@@ -19,7 +19,12 @@ Custom protocols are JSON or TOML files (docs/app.md, "Custom protocols")::
     duration_s = 30
     instruction = "Look at the left edge of the screen and hold."
 
-Omitted fields take the built-in step's instruction, continuity and duration.
+Omitted fields take the built-in step's instruction, continuity, duration and ``sustained`` (true: the
+step gets a fatigue curve, as the sustained-gaze and ptosis-upgaze steps do by default).
+
+Each step also says what it asks for and how to see that it happened (``STEP_CHECKS``, a StepCheck per
+step name): ``monitor.measures.compliance`` applies these checks, relative to the person's own neutral,
+to recorded windows and to the last seconds of a live step (docs/measures.md, "Step compliance").
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 
 from monitor.errors import UsageError
@@ -37,6 +43,79 @@ from monitor.protocol import steps as S
 MIN_STEP_S, MAX_STEP_S = 1.0, 600.0
 MAX_COUNTDOWN_S = 30.0
 KEEP_STILL = "Keep your head still and facing the camera."
+PTOSIS_MAX_S = 60.0  # the QMG ptosis item times sustained upgaze up to 60 s
+PTOSIS_STOP_DROP_MM = 2.0  # the upgaze step may end early once MRD1 has dropped this much, sustained
+
+
+class CheckKind(StrEnum):
+    NONE = "none"  # nothing to check (the neutral step is the reference)
+    BOTH_CLOSED = "both_closed"  # both fissures near zero
+    ONE_CLOSED = "one_closed"  # ``side``'s fissure near zero, the other eye open
+    GAZE = "gaze"  # both irises moved from their neutral place toward ``direction``
+    RISE = "rise"  # at least one of ``signals`` moved clearly beyond neutral and its noise
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One thing a step moves: a series column stem with sides (``brow_height`` → brow_height_<side>_mm,
+    the side that moved more counts, so a one-sided palsy still shows the effort) or a blendshape name
+    (``<side>`` stands for Left/Right); ``sign`` +1 when it grows; ``min_change`` the least change over
+    neutral that counts (mm, or blendshape score 0–1)."""
+
+    name: str
+    min_change: float
+    sign: int = +1
+    unit: str = "mm"  # "mm" for a series stem, "score" for a blendshape
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    asks: str  # what the step asks for, as in "I can't see {asks}"
+    kind: CheckKind
+    signals: tuple[Signal, ...] = ()
+    side: str | None = None  # ONE_CLOSED: the eye that closes
+    direction: tuple[float, float] = (0.0, 0.0)  # GAZE: x toward the patient's left, y up
+
+
+def _rise(asks: str, *signals: Signal) -> StepCheck:
+    return StepCheck(asks, CheckKind.RISE, signals)
+
+
+def _score(name: str, min_change: float = 0.2) -> Signal:
+    return Signal(name, min_change, +1, "score")
+
+
+def _gaze_check(step: str, direction: tuple[float, float]) -> StepCheck:
+    where = step.removeprefix("gaze_").replace("_", " ")
+    return StepCheck(f"you looking {where}", CheckKind.GAZE, direction=direction)
+
+
+_SMILE = (Signal("commissure_excursion", 1.5), _score("mouthSmile<side>"))
+_BROWS = (Signal("brow_height", 1.5), _score("browInnerUp"), _score("browOuterUp<side>"))
+# what each step asks for and how it is seen (docs/measures.md, "Step compliance")
+STEP_CHECKS: dict[str, StepCheck] = {
+    S.NEUTRAL: StepCheck("a neutral face", CheckKind.NONE),
+    S.EYES_CLOSED: StepCheck("your eyes closed", CheckKind.BOTH_CLOSED),
+    S.EYES_CLOSED_FIRMLY: StepCheck("your eyes squeezed shut", CheckKind.BOTH_CLOSED),
+    S.RIGHT_EYE_CLOSED: StepCheck("only your right eye closed", CheckKind.ONE_CLOSED, side="right"),
+    S.LEFT_EYE_CLOSED: StepCheck("only your left eye closed", CheckKind.ONE_CLOSED, side="left"),
+    "anger": _rise("a frown", Signal("brow_height", 1.5, -1), _score("browDown<side>")),
+    "fear": _rise("a frightened face", _score("eyeWide<side>"), _score("mouthStretch<side>"), *_BROWS),
+    "happiness": _rise("a smile", *_SMILE),
+    "surprise": _rise("a surprised face", _score("jawOpen"), _score("eyeWide<side>"), *_BROWS),
+    "disgust": _rise("a wrinkled nose", _score("noseSneer<side>"), _score("mouthUpperUp<side>")),
+    "sadness": _rise("a sad face", _score("mouthFrown<side>"), _score("browInnerUp")),
+    S.SHOWING_TEETH: _rise("your teeth in a grin", *_SMILE, _score("mouthUpperUp<side>")),
+    S.RAISING_EYEBROWS: _rise("your eyebrows raised", *_BROWS),
+    S.MOUTH_OPEN: _rise("your mouth open", _score("jawOpen")),
+    S.WHISTLING: _rise("your lips pursed", Signal("commissure_excursion", 1.5, -1), _score("mouthPucker"),
+                       _score("mouthFunnel")),
+    S.TONGUE_PROTRUSION: _rise("your mouth open with the tongue out", _score("jawOpen", 0.1)),
+    **{g: _gaze_check(g, d) for g, d in S.GAZE_DIRECTIONS.items()},
+    S.PTOSIS_UPGAZE: _gaze_check("gaze_up", (0.0, 1.0)),
+    S.PTOSIS_REST: StepCheck("your eyes closed", CheckKind.BOTH_CLOSED),
+    S.PTOSIS_RETEST: _gaze_check("gaze_up", (0.0, 1.0)),
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +125,13 @@ class ProtocolStep:
     instruction: str  # what to do, in plain language
     duration_s: float  # seconds of good-quality frames the step needs
     continuous: bool = False  # must be held unbroken: a quality break restarts it
+    sustained: bool = False  # a fatigability step: its window gets a fatigue curve
+    stop_drop_mm: float | None = None  # may end early once MRD1 is this many mm below its start, sustained
+
+    @property
+    def check(self) -> StepCheck:
+        """What the step asks for and how it is seen (STEP_CHECKS)."""
+        return STEP_CHECKS[self.step]
 
 
 @dataclass(frozen=True)
@@ -54,6 +140,11 @@ class Protocol:
     title: str
     steps: tuple[ProtocolStep, ...]
     countdown_s: float = 3.0  # "get ready" time before each step
+
+    @property
+    def sustained_steps(self) -> tuple[str, ...]:
+        """The steps whose windows get a fatigue curve."""
+        return tuple(s.step for s in self.steps if s.sustained)
 
     @property
     def total_s(self) -> float:
@@ -70,7 +161,7 @@ def _gaze(direction: str, seconds: float) -> ProtocolStep:
     return ProtocolStep(f"gaze_{direction}", f"Look {where}",
                         f"Without moving your head, look {where} (your own {where}) and hold your gaze there."
                         " Keep your eyes as wide open as you comfortably can.",
-                        seconds, continuous=seconds >= 10)
+                        seconds, continuous=seconds >= 10, sustained=seconds >= 10)
 
 
 # the MG video protocol's 24 steps, in its order (Ruiter et al.; see docs/app.md)
@@ -96,10 +187,24 @@ STEP_LIBRARY: dict[str, ProtocolStep] = {s.step: s for s in (
     ProtocolStep(S.TONGUE_PROTRUSION, "Stick out your tongue", "Stick your tongue straight out, and hold.", 8),
     _gaze("left", 30), _gaze("right", 30), _gaze("up", 4), _gaze("down", 4),
     _gaze("up_left", 4), _gaze("up_right", 4), _gaze("down_left", 4), _gaze("down_right", 4),
+    # the ptosis fatigability test (not part of the study's protocol)
+    ProtocolStep(S.PTOSIS_UPGAZE, "Look up and hold",
+                 "Without moving your head, look up at the top edge of the screen and keep looking up, eyes wide "
+                 "open, for as long as the timer runs (up to a minute). It may stop early.",
+                 PTOSIS_MAX_S, continuous=True, sustained=True, stop_drop_mm=PTOSIS_STOP_DROP_MM),
+    ProtocolStep(S.PTOSIS_REST, "Rest your eyes", "Close your eyes gently and rest them.", 20),
+    ProtocolStep(S.PTOSIS_RETEST, "Look up again", "Look up at the top edge of the screen again, eyes wide open.", 5,
+                 continuous=True),
 )}
-assert tuple(STEP_LIBRARY) == S.ALL_STEPS
+assert tuple(STEP_LIBRARY) == S.KNOWN_STEPS and set(STEP_CHECKS) == set(S.KNOWN_STEPS)
+PTOSIS_TAIL = tuple(STEP_LIBRARY[s] for s in S.PTOSIS_STEPS)
 
-MG24 = Protocol("mg24", "MG video protocol (24 expressions, about 4 minutes)", tuple(STEP_LIBRARY.values()))
+MG24 = Protocol("mg24", "MG video protocol (24 expressions, about 4 minutes)",
+                tuple(STEP_LIBRARY[s] for s in S.ALL_STEPS))
+MG24_PTOSIS = Protocol("mg24+ptosis", "MG video protocol, then the ptosis test (about 6 minutes)",
+                       MG24.steps + PTOSIS_TAIL)
+PTOSIS = Protocol("ptosis", "Ptosis test (look up for up to a minute, rest, look up again; about 2 minutes)",
+                  (replace(STEP_LIBRARY[S.NEUTRAL], duration_s=5), *PTOSIS_TAIL), countdown_s=3.0)
 SHORT = Protocol("short", "Quick check (5 steps, about half a minute)", (
     replace(STEP_LIBRARY[S.NEUTRAL], duration_s=3),
     replace(STEP_LIBRARY[S.EYES_CLOSED], duration_s=2),
@@ -107,10 +212,10 @@ SHORT = Protocol("short", "Quick check (5 steps, about half a minute)", (
     replace(STEP_LIBRARY["gaze_left"], duration_s=7),
     replace(STEP_LIBRARY[S.RAISING_EYEBROWS], duration_s=2),
 ), countdown_s=1.5)
-BUILTIN = {p.name: p for p in (MG24, SHORT)}
+BUILTIN = {p.name: p for p in (MG24, SHORT, MG24_PTOSIS, PTOSIS)}
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
-_STEP_KEYS = {"step", "title", "instruction", "duration_s", "continuous"}
+_STEP_KEYS = {"step", "title", "instruction", "duration_s", "continuous", "sustained"}
 _TOP_KEYS = {"name", "title", "countdown_s", "steps"}
 
 
@@ -159,20 +264,21 @@ def protocol_from_dict(data, source: str = "protocol") -> Protocol:
         _refuse_unknown(item, _STEP_KEYS, where)
         key = item.get("step")
         if key not in STEP_LIBRARY:
-            raise UsageError(f"{where}: unknown step {key!r} (steps: {', '.join(S.ALL_STEPS)})")
+            raise UsageError(f"{where}: unknown step {key!r} (steps: {', '.join(S.KNOWN_STEPS)})")
         if key in seen:
             raise UsageError(f"{where}: {key!r} appears twice; each step may appear once (its frames share a label)")
         seen.add(key)
         base = STEP_LIBRARY[key]
-        continuous = item.get("continuous", base.continuous)
-        if not isinstance(continuous, bool):
-            raise UsageError(f"{where}: continuous must be true or false, got {continuous!r}")
+        continuous, sustained = item.get("continuous", base.continuous), item.get("sustained", base.sustained)
+        for flag, value in (("continuous", continuous), ("sustained", sustained)):
+            if not isinstance(value, bool):
+                raise UsageError(f"{where}: {flag} must be true or false, got {value!r}")
         steps.append(replace(
             base,
             title=_text(item.get("title", base.title), f"{where}: title", 60),
             instruction=_text(item.get("instruction", base.instruction), f"{where}: instruction"),
             duration_s=_number(item.get("duration_s", base.duration_s), f"{where}: duration_s", MIN_STEP_S, MAX_STEP_S),
-            continuous=continuous))
+            continuous=continuous, sustained=sustained))
     return Protocol(name, title, tuple(steps), countdown)
 
 
@@ -195,7 +301,7 @@ def read_protocol(path: Path) -> Protocol:
 
 
 def resolve_protocol(name_or_path: str) -> Protocol:
-    """A built-in protocol by name (mg24, short), or a custom protocol file."""
+    """A built-in protocol by name (mg24, short, mg24+ptosis, ptosis), or a custom protocol file."""
     if name_or_path in BUILTIN:
         return BUILTIN[name_or_path]
     if name_or_path.lower().endswith((".toml", ".json")):

@@ -16,6 +16,11 @@ A countdown advances only while quality holds. During a step, only good frames c
 duration, so a step with breaks is extended; a ``continuous`` step (sustained gaze) whose quality
 breaks for more than ``grace_s`` is restarted from its countdown, because its point is unbroken
 effort. ``repeat`` restarts the current step (or, during a countdown, the step just finished).
+
+Whether the person did what a step asked is judged from the frames (``monitor.measures.compliance``),
+not here: the caller reports a step it could not see done with ``not_performed`` (the record keeps
+status ``not_performed`` and the reason, and ``repeat`` during the next countdown does it again), and
+ends a step early with ``end_early`` (the ptosis upgaze step, once the lid has dropped).
 """
 
 from __future__ import annotations
@@ -47,12 +52,14 @@ class StepRecord:
 
     index: int
     step: str
-    status: str = "pending"  # pending | running | done | skipped | aborted
+    status: str = "pending"  # pending | running | done | not_performed | skipped | aborted
     started_s: float | None = None  # time the step's recording first began
     ended_s: float | None = None
     counted_s: float = 0.0  # seconds of good-quality frames that count toward the step
     attempts: int = 0  # times the step's recording was started (restarts and repeats add one)
     quality_lost_s: float = 0.0  # seconds of the step spent with quality failing
+    performed: bool | None = None  # did the frames show what the step asked (None: not checked)
+    reason: str = ""  # why (monitor.measures.compliance), or why the step ended early
 
 
 @dataclass(frozen=True)
@@ -112,9 +119,9 @@ class ProtocolRun:
         else:
             remaining = 0.0
         total = sum(s.duration_s for s in self.protocol.steps)
-        done = sum(min(r.counted_s, s.duration_s) for r, s in zip(self.records, self.protocol.steps)
-                   if r.status != "skipped") + sum(s.duration_s for r, s in zip(self.records, self.protocol.steps)
-                                                    if r.status == "skipped")
+        finished = ("done", "not_performed", "skipped")  # an early end counts as the whole step
+        done = sum(s.duration_s if r.status in finished else min(r.counted_s, s.duration_s)
+                   for r, s in zip(self.records, self.protocol.steps))
         return RunView(self.phase, self.index, step, round(remaining, 3), self.counting,
                        min(1.0, done / total) if total else 1.0, message or self._default_message())
 
@@ -203,6 +210,25 @@ class ProtocolRun:
             self._event(t, "step_done", f"{rec.step}: {rec.counted_s:.1f} s counted, {rec.attempts} attempt(s)")
             self._advance(t)
 
+    def not_performed(self, t: float, index: int, reason: str) -> None:
+        """The frames of step ``index`` (finished, or running) did not show what it asked."""
+        if not 0 <= index < len(self.records):
+            raise IndexError(f"no step {index} in a protocol of {len(self.records)}")
+        rec = self.records[index]
+        rec.performed, rec.reason = False, reason
+        if rec.status == "done":
+            rec.status = "not_performed"
+        self._event(t, "step_not_performed", f"{rec.step}: {reason}")
+
+    def end_early(self, t: float, reason: str) -> None:
+        """End the running step now, as done (a sustained step whose end point was reached)."""
+        if self.phase != STEP:
+            return
+        rec = self.records[self.index]
+        rec.status, rec.ended_s, rec.reason = "done", t, reason
+        self._event(t, "step_ended_early", f"{rec.step}: {reason} after {rec.counted_s:.1f} s counted")
+        self._advance(t)
+
     def pause(self, t: float) -> None:
         if self.phase not in (COUNTDOWN, STEP):
             return
@@ -231,6 +257,7 @@ class ProtocolRun:
         rec.counted_s = 0.0
         rec.status = "pending"
         rec.ended_s = None
+        rec.performed, rec.reason = None, ""
         self._event(t, "step_repeated", rec.step)
         self._last_t = t
         self._enter_countdown(t)

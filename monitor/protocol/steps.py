@@ -30,12 +30,20 @@ GAZE_DIRECTIONS = {  # unit direction in the head frame: x toward the patient's 
     "gaze_left": (1, 0), "gaze_right": (-1, 0), "gaze_up": (0, 1), "gaze_down": (0, -1),
     "gaze_up_left": (1, 1), "gaze_up_right": (-1, 1), "gaze_down_left": (1, -1), "gaze_down_right": (-1, -1),
 }
-SUSTAINED_GAZE = ("gaze_left", "gaze_right")  # 30 s each: the fatigability steps
+SUSTAINED_GAZE = ("gaze_left", "gaze_right")  # 30 s each: the fatigability steps of the study
+# the ptosis fatigability test (an addition to the study's protocol): sustained upgaze until the lid
+# drops or 60 s pass, eyes closed to rest, then a short upgaze again to see the lid recover
+PTOSIS_UPGAZE = "ptosis_upgaze"
+PTOSIS_REST = "ptosis_rest"
+PTOSIS_RETEST = "ptosis_retest"
+PTOSIS_STEPS = (PTOSIS_UPGAZE, PTOSIS_REST, PTOSIS_RETEST)
+SUSTAINED_STEPS = SUSTAINED_GAZE + (PTOSIS_UPGAZE,)  # steps that get a fatigue curve unless a protocol says
 
 EXPRESSION_STEPS = (NEUTRAL, EYES_CLOSED, RIGHT_EYE_CLOSED, LEFT_EYE_CLOSED, EYES_CLOSED_FIRMLY, *EMOTIONS,
                     SHOWING_TEETH, RAISING_EYEBROWS, MOUTH_OPEN, WHISTLING, TONGUE_PROTRUSION)
 ALL_STEPS = EXPRESSION_STEPS + tuple(GAZE_DIRECTIONS)
 assert len(ALL_STEPS) == 24
+KNOWN_STEPS = ALL_STEPS + PTOSIS_STEPS  # every step name a protocol, a steps file or the series may use
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ class StepTimeline:
 
 def parse_steps(text: str, source: str = "steps file") -> StepTimeline:
     """A steps file: CSV lines ``start_s,end_s,step`` (a header line and # comments allowed),
-    media seconds from the start of the recording, step names from ALL_STEPS."""
+    media seconds from the start of the recording, step names from KNOWN_STEPS."""
     spans = []
     for n, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
@@ -79,8 +87,8 @@ def parse_steps(text: str, source: str = "steps file") -> StepTimeline:
             raise UsageError(f"{source} line {n}: start and end must be seconds, got {parts[0]!r}, {parts[1]!r}") from None
         if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
             raise UsageError(f"{source} line {n}: need 0 ≤ start < end, got {start:g}, {end:g}")
-        if parts[2] not in ALL_STEPS:
-            raise UsageError(f"{source} line {n}: unknown step {parts[2]!r} (steps: {', '.join(ALL_STEPS)})")
+        if parts[2] not in KNOWN_STEPS:
+            raise UsageError(f"{source} line {n}: unknown step {parts[2]!r} (steps: {', '.join(KNOWN_STEPS)})")
         spans.append(StepSpan(start, end, parts[2]))
     if not spans:
         raise UsageError(f"{source} names no steps")

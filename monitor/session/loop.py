@@ -302,7 +302,8 @@ class SessionLoop:
         opts = self.opts
         table = self.store.read_series(self.sid)
         baseline = self.store.latest_baseline(opts.person)
-        summary = summarize(table, baseline.as_dict() if baseline else None, still=opts.mode.still) \
+        summary = summarize(table, baseline.as_dict() if baseline else None, still=opts.mode.still,
+                            sustained=opts.sustained_steps) \
             if table.num_rows else NO_FRAMES
         cnn = cnn_summary(table, self.pending.all_clips, self.cnn_info)
         if cnn is not None:

@@ -52,6 +52,7 @@ class SessionOptions:
     on_result: Callable[[dict], None] | None = None  # called with each series row (live display)
     on_preview: Callable | None = None  # called with (BGR image, landmarks or None) for a preview window
     step_at: Callable[[float], str] | None = None  # media seconds → protocol step name ("" for none)
+    sustained_steps: tuple[str, ...] | None = None  # steps given fatigue curves (a protocol's); None: the defaults
     on_start: Callable[[str], None] | None = None  # called with the new session's id
     stop: threading.Event | None = None  # set to end the session (capture stops; frames in flight finish)
     cnn: CnnOptions | None = None  # run the 3D-CNN in the engine (a started engine only)

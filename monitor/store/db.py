@@ -125,6 +125,8 @@ CREATE TABLE IF NOT EXISTS clip_outputs (
 
 # columns added after the first release: (name, SQL type); added to older stores when opened
 SESSION_COLUMNS_ADDED = (("protocol", "TEXT"), ("protocol_status", "TEXT"), ("video_path", "TEXT"))
+# step records: whether the frames showed what the step asked (1/0, NULL when not checked) and why
+STEP_COLUMNS_ADDED = (("performed", "INTEGER"), ("reason", "TEXT"))
 MAX_NOTE_CHARS = 10_000
 STATUSES = ("running", "complete", "incomplete", "failed")
 # disk space set aside in each running session's folder and freed when it ends, so that the end of a
@@ -237,6 +239,10 @@ class Store:
         for name, sql_type in SESSION_COLUMNS_ADDED:
             if name not in have:
                 self.db.execute(f"ALTER TABLE sessions ADD COLUMN {name} {sql_type}")
+        have_steps = {r[1] for r in self.db.execute("PRAGMA table_info(session_steps)")}
+        for name, sql_type in STEP_COLUMNS_ADDED:
+            if name not in have_steps:
+                self.db.execute(f"ALTER TABLE session_steps ADD COLUMN {name} {sql_type}")
 
     @property
     def logs_dir(self) -> Path:
@@ -431,20 +437,26 @@ class Store:
             self.db.execute("UPDATE sessions SET video_path=? WHERE id=?", (str(path), session_id))
 
     def save_steps(self, session_id: str, records) -> None:
-        """Replace the session's per-step records (protocol_run.StepRecord, times in session seconds)."""
+        """Replace the session's per-step records (protocol_run.StepRecord, times in session seconds;
+        status ``not_performed`` with ``performed`` false for a step whose frames did not show it)."""
+        def performed(r) -> int | None:
+            p = getattr(r, "performed", None)
+            return None if p is None else int(bool(p))
+
         with self.db:
             self.db.execute("DELETE FROM session_steps WHERE session_id=?", (session_id,))
             self.db.executemany(
                 "INSERT INTO session_steps (session_id, idx, step, status, started_s, ended_s, counted_s, attempts,"
-                " quality_lost_s) VALUES (?,?,?,?,?,?,?,?,?)",
+                " quality_lost_s, performed, reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [(session_id, r.index, r.step, r.status, r.started_s, r.ended_s, round(r.counted_s, 3), r.attempts,
-                  round(r.quality_lost_s, 3)) for r in records])
+                  round(r.quality_lost_s, 3), performed(r), getattr(r, "reason", "") or None) for r in records])
 
     def steps(self, session_id: str) -> list[dict]:
-        cols = ("idx", "step", "status", "started_s", "ended_s", "counted_s", "attempts", "quality_lost_s")
+        cols = ("idx", "step", "status", "started_s", "ended_s", "counted_s", "attempts", "quality_lost_s",
+                "performed", "reason")
         rows = self.db.execute(f"SELECT {', '.join(cols)} FROM session_steps WHERE session_id=? ORDER BY idx",
                                (session_id,))
-        return [dict(zip(cols, r)) for r in rows]
+        return [dict(zip(cols, r), performed=None if r[8] is None else bool(r[8])) for r in rows]
 
     def add_person(self, person: str, iris_mm: float | None = None) -> str:
         """Register a pseudonymous person id (letters, digits, '-', '_', '.'; no names needed)."""
