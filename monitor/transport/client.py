@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 import zmq
 
 from monitor.errors import EngineError
 from monitor.transport import wire
+from monitor.transport.secure import secure_client
 
 
 def recv_waiting(sock: zmq.Socket, limit: int) -> list[list]:
@@ -29,60 +32,194 @@ def recv_waiting(sock: zmq.Socket, limit: int) -> list[list]:
     return out
 
 
+def recv_bounded(sock: zmq.Socket, limit: int, max_parts: int, max_bytes: int,
+                 envelope: int = 0) -> tuple[list, list]:
+    """Up to ``limit`` waiting messages, read part by part, without blocking. A message with more than
+    ``max_parts`` parts or more than ``max_bytes`` in all is read to its end and freed at once; it comes
+    back as ``(first part, reason)`` in the second list, so the sender (a ROUTER's identity) can be told.
+    With ``envelope=1`` the first part (a ROUTER's identity) is not counted. (ZMQ_MAXMSGSIZE bounds each
+    part before ZeroMQ allocates it; this bounds the message.)"""
+    out, refused = [], []
+    for _ in range(limit):
+        try:
+            first = sock.recv(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            break
+        parts, count, size = [first], 1 - envelope, len(first) if envelope == 0 else 0
+        while sock.getsockopt(zmq.RCVMORE):
+            part = sock.recv(copy=False)
+            count, size = count + 1, size + len(part)
+            if parts is not None:
+                parts.append(part)
+                if count > max_parts or size > max_bytes:
+                    parts = None  # freed here; the rest is read and dropped
+        if parts is None:
+            refused.append((first, f"message too large ({count} parts, {size} bytes; at most {max_parts} parts, "
+                                   f"{max_bytes} bytes)"))
+        else:
+            out.append(parts)
+    return out, refused
+
+
+RESEND_BUDGET_S = 20.0  # how long a frame the broker lost (or never answered) keeps being sent again
+RESEND_AFTER_S = 5.0  # behind a broker: a frame unanswered this long is sent again (the broker may have restarted)
+
+
+@dataclass
+class _Pending:
+    """A frame (or a stream's END) in flight: what was sent, so it can be sent again."""
+
+    parts: list
+    first_sent: float
+    last_sent: float
+    attempts: int = 1
+    due: float | None = None  # when to send it again, after the broker reported it lost
+
+
 class EngineClient:
-    def __init__(self, endpoint: str, ctx: zmq.Context | None = None, window: int = 3) -> None:
+    """A DEALER to an engine or a broker, with a credit window of ``window`` messages in flight.
+
+    It keeps what it sent until the answer arrives. Behind a broker (its pong says so) a ``lost``
+    frame (its engine died, or no engine was there) is sent again after a short wait, and a frame
+    unanswered for ``RESEND_AFTER_S`` (a restarted broker forgot it) too, for up to ``resend_budget_s``
+    from its first send; only then does the ``lost`` reply reach the caller, so the session records a
+    ``frame_lost`` event. A second answer to a frame sent twice is dropped (``duplicates``). A reject
+    with ``refused`` (the engine is full) raises EngineError. tcp endpoints use CURVE keys from
+    ``keys_dir`` (``monitor.transport.keys``); without them the client refuses to start."""
+
+    def __init__(self, endpoint: str, ctx: zmq.Context | None = None, window: int = 3, keys_dir=None,
+                 resend_budget_s: float = RESEND_BUDGET_S) -> None:
         self.endpoint = endpoint
         self.ctx = ctx or zmq.Context.instance()
         self.window = window
-        self.in_flight = 0
+        self.resend_budget_s = resend_budget_s
+        self.pending: OrderedDict[tuple, _Pending] = OrderedDict()  # (stream, frame id or "end") → what was sent
+        self.untracked = 0  # pings and raw messages awaiting an answer
         self.bad_replies = 0
+        self.resent = 0
+        self.duplicates = 0
+        self.via_broker = False
         self._awaited_ping: str | None = None
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, max(4, window * 2))
         self.sock.setsockopt(zmq.RCVHWM, max(4, window * 2))
         self.sock.setsockopt(zmq.MAXMSGSIZE, 1 << 22)  # replies are small
+        try:
+            secure_client(self.sock, endpoint, keys_dir)
+        except EngineError:
+            self.sock.close(0)
+            raise
         self.sock.connect(endpoint)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.pending) + self.untracked
 
     @property
     def has_credit(self) -> bool:
         return self.in_flight < self.window
+
+    def _track(self, key: tuple, parts: list) -> None:
+        now = time.monotonic()
+        self.pending[key] = _Pending(parts, now, now)
+        self.sock.send_multipart(parts, copy=False)
 
     def send_frame(self, stream: uuid.UUID, frame_id: int, t_capture_ns: int, t_media_us: int,
                    image: np.ndarray, step: str = "", dropped_total: int = 0) -> None:
         h, w = image.shape[:2]
         header = wire.FrameHeader(wire.Kind.FRAME, stream, frame_id, t_capture_ns, t_media_us, h, w,
                                   wire.pixel_format_for(image), step, dropped_total)
-        self.sock.send_multipart(wire.frame_message(header, np.ascontiguousarray(image)), copy=False)
-        self.in_flight += 1
+        self._track((str(stream), frame_id), wire.frame_message(header, np.ascontiguousarray(image)))
 
     def send_control(self, kind: wire.Kind, stream: uuid.UUID) -> None:
-        self.sock.send(wire.FrameHeader(kind, stream).pack())
-        self.in_flight += 1
+        message = wire.FrameHeader(kind, stream).pack()
+        if kind == wire.Kind.END:
+            self._track((str(stream), "end"), [message])
+        else:
+            self.untracked += 1
+            self.sock.send(message)
 
     def send_raw(self, parts: list) -> None:
         """Send arbitrary parts (used by tests and fuzzing to exercise the engine's validation)."""
         self.sock.send_multipart(parts)
-        self.in_flight += 1
+        self.untracked += 1
+
+    def _resend_due(self, now: float) -> wire.Reply | None:
+        """Send again what is due; a ``lost`` reply for the first message whose budget is spent."""
+        for key, p in list(self.pending.items()):
+            stale = self.via_broker and now - p.last_sent > RESEND_AFTER_S
+            if (p.due is None or p.due > now) and not stale:
+                continue
+            if now - p.first_sent > self.resend_budget_s:
+                del self.pending[key]
+                return wire.Reply({"kind": wire.ReplyKind.LOST, "stream": key[0],
+                                   "frame": None if key[1] == "end" else key[1], "end": key[1] == "end",
+                                   "engine": None, "reason": f"no answer after {p.attempts} sends in "
+                                   f"{now - p.first_sent:.0f} s"})
+            p.due, p.last_sent, p.attempts = None, now, p.attempts + 1
+            self.resent += 1
+            self.sock.send_multipart(p.parts, copy=False)
+        return None
+
+    def _next_wake(self, deadline: float) -> float:
+        wake = deadline
+        for p in self.pending.values():
+            wake = min(wake, p.due if p.due is not None else wake,
+                       p.last_sent + RESEND_AFTER_S if self.via_broker else wake)
+        return wake
 
     def recv(self, timeout_ms: int) -> wire.Reply | None:
         """The next valid reply, or None if nothing valid arrived within ``timeout_ms``. A pong that
-        answers an earlier ping (one retried while the engine was still starting) is dropped."""
+        answers an earlier ping (one retried while the engine was still starting) is dropped, and so
+        is a ``lost`` frame that is being sent again."""
         deadline = time.monotonic() + timeout_ms / 1e3
         while True:
-            left = max(0, int((deadline - time.monotonic()) * 1e3))
+            now = time.monotonic()
+            given_up = self._resend_due(now)
+            if given_up is not None:
+                return given_up
+            left = max(0, int((min(self._next_wake(deadline), deadline) - now) * 1e3))
             if not self.sock.poll(left, zmq.POLLIN):
-                return None
+                if time.monotonic() >= deadline:
+                    return None
+                continue
             parts = self.sock.recv_multipart(copy=False)
-            self.in_flight = max(0, self.in_flight - 1)
             try:
                 reply = wire.Reply.from_parts(parts)
             except wire.WireError:
                 self.bad_replies += 1
                 continue
-            if reply.meta.get("kind") == wire.ReplyKind.PONG and reply.meta.get("ping") != self._awaited_ping:
-                continue
-            return reply
+            reply = self._settle(reply, time.monotonic())
+            if reply is not None:
+                return reply
+
+    def _settle(self, reply: wire.Reply, now: float) -> wire.Reply | None:
+        """Match a reply with what is in flight; None when the caller should not see it."""
+        meta, kind = reply.meta, reply.kind
+        if kind == wire.ReplyKind.PONG:
+            self.untracked = max(0, self.untracked - 1)
+            self.via_broker = self.via_broker or bool(meta.get("broker"))
+            return reply if meta.get("ping") == self._awaited_ping else None
+        end = kind == wire.ReplyKind.END or (kind == wire.ReplyKind.LOST and meta.get("end"))
+        key = (meta.get("stream"), "end" if end else meta.get("frame"))
+        p = self.pending.get(key) if isinstance(key[1], (int, str)) else None
+        if kind == wire.ReplyKind.LOST and p is not None and meta.get("retry") \
+                and now - p.first_sent < self.resend_budget_s:
+            p.due = now + min(2.0, 0.25 * p.attempts)  # an engine may join or take over meanwhile
+            return None
+        if p is not None:
+            del self.pending[key]
+        elif self.untracked:
+            self.untracked -= 1
+        elif kind == wire.ReplyKind.REJECT and self.pending:
+            self.pending.popitem(last=False)  # a reject that names no frame answers the oldest
+        elif kind in (wire.ReplyKind.RESULT, wire.ReplyKind.END):
+            self.duplicates += 1  # the answer to a frame sent twice, already answered
+            return None
+        if kind == wire.ReplyKind.REJECT and meta.get("refused"):
+            raise EngineError(f"the engine refused the stream: {meta.get('reason')}")
+        return reply
 
     def ping(self, timeout_s: float) -> dict:
         ping = uuid.uuid4()
