@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     e.add_argument("--max-streams", type=int, default=32, help="streams open at once; more are refused (default 32)")
     e.add_argument("--stream-idle-s", type=float, default=30.0,
                    help="close a stream after this many seconds without a frame (default 30)")
-    e.add_argument("--max-pixels", type=int, default=4096 * 4096,
+    e.add_argument("--max-pixels", type=int, default=EngineLimits.max_pixels,
                    help="largest frame, height x width, accepted (default 4096x4096)")
     add_cnn_args(e)
     e.set_defaults(run=run_engine_command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from monitor.cnn.modes import CnnMode
+from monitor.transport.wire import DEFAULT_MAX_PIXELS, max_part_bytes
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class EngineLimits:
 
     max_streams: int = 32  # streams open at once; a new one beyond this is refused with a reason
     stream_idle_s: float = 30.0  # a stream with no message for this long is closed and its runner freed
-    max_pixels: int = 4096 * 4096  # height × width of one frame, checked from the header before decoding
+    max_pixels: int = DEFAULT_MAX_PIXELS  # height × width of one frame, checked from the header before decoding
     max_queued: int = 8  # messages waiting per stream (a client keeps at most 3 in flight)
 
     def __post_init__(self) -> None:
@@ -43,7 +44,7 @@ class EngineLimits:
     @property
     def max_part_bytes(self) -> int:
         """ZMQ_MAXMSGSIZE: the largest part ZeroMQ will allocate (the largest allowed frame, 4 bytes a pixel)."""
-        return self.max_pixels * 4 + 4096
+        return max_part_bytes(self.max_pixels)
 
     @property
     def max_message_bytes(self) -> int:

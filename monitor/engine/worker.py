@@ -20,6 +20,7 @@ from engines.util import pid_alive
 from monitor import __version__
 from monitor.engine.service import MAX_BATCH, EngineService
 from monitor.errors import EngineError
+from monitor.transport import wire
 from monitor.transport.broker import HEARTBEAT, HEARTBEAT_S, LIVENESS, READY, REPLY, REQUEST, WHO
 from monitor.transport.client import recv_waiting
 from monitor.transport.keys import load_client_keys, needs_keys
@@ -51,7 +52,9 @@ class EngineWorker:
         s = self.service.ctx.socket(zmq.DEALER)
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.RCVHWM, 64)
-        s.setsockopt(zmq.MAXMSGSIZE, self.service.limits.max_part_bytes)
+        # what the broker forwards (it takes frames up to wire.DEFAULT_MAX_PIXELS); the header check refuses more
+        forwarded = wire.max_part_bytes(wire.DEFAULT_MAX_PIXELS)
+        s.setsockopt(zmq.MAXMSGSIZE, max(self.service.limits.max_part_bytes, forwarded))
         try:
             secure_client(s, self.broker, self.keys_dir)
         except EngineError:

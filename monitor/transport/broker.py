@@ -43,7 +43,7 @@ from engines.util import serve_until_interrupted
 from monitor import __version__
 from monitor.errors import EngineError
 from monitor.transport import wire
-from monitor.transport.client import recv_waiting
+from monitor.transport.client import recv_bounded
 from monitor.transport.secure import denied_total, secure_server
 
 log = logging.getLogger("facemonitor.broker")
@@ -54,6 +54,7 @@ READY, HEARTBEAT, REQUEST, REPLY, WHO = b"READY", b"HEARTBEAT", b"REQUEST", b"RE
 STREAM_IDLE_S = 300.0  # a stream whose client sent nothing for this long is forgotten (its client died)
 MAX_REPLY_PARTS = 4  # [json, landmarks, blendshapes, matrix]
 MAX_READY_BYTES = 4096
+MAX_REPLY_BYTES = 1 << 22  # an engine's message: a reply is JSON and three small float arrays
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Broker:
         self.engines: OrderedDict[bytes, EngineRecord] = OrderedDict()
         self.owner: dict = {}  # stream id (str) → engine identity
         self.stream_seen: dict = {}  # stream id (str) → when its client last sent something
+        self._asked: dict = {}  # unknown engine identity → when it was last asked WHO
         self.stats = BrokerStats()
         self._running = False
         self.front = self.back = None
@@ -93,9 +95,9 @@ class Broker:
     def open(self) -> None:
         front = self.ctx.socket(zmq.ROUTER)
         back = self.ctx.socket(zmq.ROUTER)
-        for s in (front, back):
+        for s, limit in ((front, wire.max_part_bytes(wire.DEFAULT_MAX_PIXELS)), (back, MAX_REPLY_BYTES)):
             s.setsockopt(zmq.LINGER, 0)
-            s.setsockopt(zmq.MAXMSGSIZE, wire.MAX_MESSAGE_BYTES)
+            s.setsockopt(zmq.MAXMSGSIZE, limit)
         try:
             secure_server(front, self.frontend_endpoint, self.keys_dir)
             secure_server(back, self.backend_endpoint, self.keys_dir)
@@ -128,8 +130,9 @@ class Broker:
             info = _ready_info(rest)
             if info is None:
                 return self._malformed("an engine", "READY without a JSON object")
-            if record is not None:  # a reconnect under the same identity: what it held is gone
-                self._drop(record, "reconnected")
+            if record is not None:  # the same connection announcing again (it got several WHOs): nothing is lost
+                record.expiry = now + HEARTBEAT_S * LIVENESS
+                return
             record = EngineRecord(identity, str(info.get("engine", identity.hex()))[:200],
                                   str(info.get("backend", "?"))[:50], now + HEARTBEAT_S * LIVENESS)
             self.engines[identity] = record
@@ -138,7 +141,11 @@ class Broker:
         if command not in (HEARTBEAT, REPLY):
             return self._malformed("an engine", f"unknown command {command[:16]!r}")
         if record is None:  # not (or no longer) registered, e.g. after a broker restart: ask who it is
-            self.back.send_multipart([identity, WHO])
+            if now - self._asked.get(identity, 0.0) > HEARTBEAT_S:  # once per heartbeat, not per message
+                self._asked[identity] = now
+                if len(self._asked) > 1024:
+                    self._asked.clear()
+                self.back.send_multipart([identity, WHO])
             return
         record.expiry = now + HEARTBEAT_S * LIVENESS
         if command == REPLY:
@@ -228,6 +235,13 @@ class Broker:
             self.front.send_multipart([client, *wire.Reply({"kind": wire.ReplyKind.REJECT, "reason": error}).parts()])
             return
         stream = str(header.stream)
+        if header.kind == wire.Kind.FRAME and header.height * header.width > wire.DEFAULT_MAX_PIXELS:
+            self.stats.malformed += 1
+            reason = (f"frame size {header.width}x{header.height} over the broker's limit of "
+                      f"{wire.DEFAULT_MAX_PIXELS} pixels")
+            self.front.send_multipart([client, *wire.Reply({"kind": wire.ReplyKind.REJECT, "reason": reason,
+                                                            "stream": stream, "frame": header.frame_id}).parts()])
+            return
         if header.kind == wire.Kind.PING:
             meta = {"kind": wire.ReplyKind.PONG, "ping": stream, "version": __version__, "broker": True,
                     "engines": len(self.engines), "engine_names": [r.name for r in self.engines.values()],
@@ -278,10 +292,21 @@ class Broker:
         try:
             while self._running:
                 events = dict(poller.poll(int(HEARTBEAT_S * 1000 / 2)))
-                for sock, handle in ((self.back, self._engine_message), (self.front, self._client_message)):
-                    if sock in events:
-                        for parts in recv_waiting(sock, 64):
-                            self._guarded(handle, parts)
+                if self.back in events:
+                    messages, refused = recv_bounded(self.back, 64, 2 + MAX_REPLY_PARTS, MAX_REPLY_BYTES, envelope=1)
+                    for _, why in refused:
+                        self._malformed("an engine", why)
+                    for parts in messages:
+                        self._guarded(self._engine_message, parts)
+                if self.front in events:
+                    limit = wire.max_part_bytes(wire.DEFAULT_MAX_PIXELS) + 4096
+                    messages, refused = recv_bounded(self.front, 64, 2, limit, envelope=1)
+                    for client, why in refused:
+                        self.stats.malformed += 1
+                        self.front.send_multipart([client, *wire.Reply({"kind": wire.ReplyKind.REJECT,
+                                                                         "reason": why}).parts()])
+                    for parts in messages:
+                        self._guarded(self._client_message, parts)
                 now = time.monotonic()
                 if now >= next_beat:
                     for identity in self.engines:

@@ -134,7 +134,12 @@ class EngineClient:
 
     def send_control(self, kind: wire.Kind, stream: uuid.UUID) -> None:
         message = wire.FrameHeader(kind, stream).pack()
-        if kind == wire.Kind.END:
+        if kind == wire.Kind.END and self._frames_pending(str(stream)):
+            # held until the stream's frames are answered: a broker that lost the stream's engine would
+            # otherwise answer the END at once, before frames still being resent
+            now = time.monotonic()
+            self.pending[(str(stream), "end")] = _Pending([message], now, now, attempts=0, due=now)
+        elif kind == wire.Kind.END:
             self._track((str(stream), "end"), [message])
         else:
             self.untracked += 1
@@ -145,9 +150,19 @@ class EngineClient:
         self.sock.send_multipart(parts)
         self.untracked += 1
 
+    def _frames_pending(self, stream: str) -> bool:
+        return any(k[0] == stream and k[1] != "end" for k in self.pending)
+
     def _resend_due(self, now: float) -> wire.Reply | None:
-        """Send again what is due; a ``lost`` reply for the first message whose budget is spent."""
+        """Send again what is due (and a held END once its frames are answered); a ``lost`` reply for
+        the first message whose budget is spent."""
         for key, p in list(self.pending.items()):
+            if p.attempts == 0:  # a held END
+                if not self._frames_pending(key[0]):
+                    p.first_sent = p.last_sent = now
+                    p.attempts, p.due = 1, None
+                    self.sock.send_multipart(p.parts, copy=False)
+                continue
             stale = self.via_broker and now - p.last_sent > RESEND_AFTER_S
             if (p.due is None or p.due > now) and not stale:
                 continue
@@ -165,6 +180,8 @@ class EngineClient:
     def _next_wake(self, deadline: float) -> float:
         wake = deadline
         for p in self.pending.values():
+            if p.attempts == 0:  # a held END goes once a reply settles its frames
+                continue
             wake = min(wake, p.due if p.due is not None else wake,
                        p.last_sent + RESEND_AFTER_S if self.via_broker else wake)
         return wake
