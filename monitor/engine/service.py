@@ -17,6 +17,8 @@ cannot stall the others.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import socket
@@ -46,6 +48,7 @@ log = logging.getLogger("facemonitor.engine")
 
 RCVHWM = 64  # messages; clients also keep a credit window, so this bounds memory twice
 MAX_BATCH = 16  # messages taken per poll, and streams served per round (one landmark batch)
+IDLE_RUNNERS = 4  # live runners kept for new streams
 MAX_QUEUED = 64  # messages held in the streams' queues before the engine stops reading its socket
 
 
@@ -53,7 +56,8 @@ MAX_QUEUED = 64  # messages held in the streams' queues before the engine stops 
 class StreamState:
     runner: LandmarkRunner
     scale: IrisScale
-    last_ts_ms: int = -1
+    last_ts_ms: int = -1  # the runner's last VIDEO-mode timestamp
+    ts_base: int = 0  # added to the stream's media time: a reused runner's timestamps go on increasing
     frames: int = 0
     frames_with_face: int = 0
     last_seen: float = field(default_factory=time.monotonic)
@@ -68,6 +72,25 @@ class EngineStats:
     batched_frames: int = 0
     expired: int = 0  # streams closed after stream_idle_s without a message
     refused: int = 0  # new streams refused at max_streams
+
+
+def _malloc_trim():
+    """glibc's malloc_trim, or None where the C library has none."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def trim_heap() -> None:
+    """Give freed heap memory back to the system. A closed landmarker's memory otherwise stays in the
+    process (glibc keeps freed pages of its many threads' arenas), and the engine's RSS creeps up with
+    every stream that comes and goes."""
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def to_rgb(image: np.ndarray, fmt: wire.PixelFormat) -> np.ndarray:
@@ -97,7 +120,7 @@ class EngineService:
         self.stats = EngineStats()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.streams: dict[uuid.UUID, StreamState] = {}
-        self._spare: LandmarkRunner | None = None
+        self._idle: list[tuple[LandmarkRunner, int]] = []  # live runners for new streams, with their next timestamp
         self.cnn_options = cnn
         self.clips = None  # monitor.cnn.live.ClipEngine once loaded
         self.card = None
@@ -106,11 +129,12 @@ class EngineService:
         self._control: zmq.Socket | None = None
 
     # -- runners --------------------------------------------------------------------------------
-    def _new_runner(self) -> LandmarkRunner:
-        if self._spare is not None:
-            runner, self._spare = self._spare, None
-            return runner
-        return create_runner(self.backend, **self.runner_options).activate()
+    def _new_runner(self) -> tuple[LandmarkRunner, int]:
+        """A live runner for a new stream and the timestamp it may start at: an idle one when there is
+        one (creating and closing landmarkers for every stream lets the engine's memory creep up)."""
+        if self._idle:
+            return self._idle.pop()
+        return create_runner(self.backend, **self.runner_options).activate(), 0
 
     def load_cnn(self) -> None:
         """Load the clip model named in the options (ModelError when it cannot be used)."""
@@ -132,29 +156,29 @@ class EngineService:
     def warm_up(self) -> None:
         """Load the model (and compile the kernels) before the first client arrives."""
         self.load_cnn()
-        self._spare = create_runner(self.backend, **self.runner_options).activate()
-        blank = np.zeros((64, 64, 3), np.uint8)
-        self._spare.infer(blank, 0)
-        self._spare.deactivate()
-        self._spare.activate()  # VIDEO mode timestamps start again
+        if not self._idle:
+            runner = create_runner(self.backend, **self.runner_options).activate()
+            runner.infer(np.zeros((64, 64, 3), np.uint8), 0)
+            self._idle.append((runner, 1))
 
         compile_kernels()
 
     def _stream(self, sid: uuid.UUID) -> StreamState:
         state = self.streams.get(sid)
         if state is None:
-            state = StreamState(self._new_runner(), IrisScale(iris_mm=self.iris_mm))
+            runner, ts_base = self._new_runner()
+            state = StreamState(runner, IrisScale(iris_mm=self.iris_mm), last_ts_ms=ts_base - 1, ts_base=ts_base)
             self.streams[sid] = state
         return state
 
     def _end_stream(self, sid: uuid.UUID) -> StreamState | None:
         state = self.streams.pop(sid, None)
         if state is not None:
-            if self._spare is None:
-                state.runner.deactivate()
-                self._spare = state.runner.activate()
+            if len(self._idle) < IDLE_RUNNERS:
+                self._idle.append((state.runner, state.last_ts_ms + 1))
             else:
                 state.runner.deactivate()
+                trim_heap()
         return state
 
     # -- messages -------------------------------------------------------------------------------
@@ -243,11 +267,11 @@ class EngineService:
 
     def expire_idle(self, now: float, force: bool = False) -> int:
         """Close the streams silent for ``stream_idle_s`` (clients that died without END); checked at
-        most once a second unless ``force``. Returns how many were closed."""
+        most once a second (or twice per idle time, if shorter) unless ``force``. Returns how many were closed."""
         if not force and now < self._next_expiry:
             return 0
-        self._next_expiry = now + 1.0
-        idle = [sid for sid, st in self.streams.items()
+        self._next_expiry = now + min(1.0, self.limits.stream_idle_s / 2)
+        idle = [sid for sid, st in list(self.streams.items())
                 if now - st.last_seen > self.limits.stream_idle_s and sid not in self.queues]
         for sid in idle:
             self._end_stream(sid)
@@ -296,7 +320,7 @@ class EngineService:
         t0 = time.perf_counter()
         stamps, images = [], []
         for state, (_, header, pixels) in zip(states, batch):
-            ts_ms = max(header.t_media_us // 1000, state.last_ts_ms + 1)
+            ts_ms = max(state.ts_base + max(0, header.t_media_us // 1000), state.last_ts_ms + 1)
             state.last_ts_ms = ts_ms
             stamps.append(ts_ms)
             images.append(to_rgb(pixels, header.pixel_format))
@@ -332,8 +356,9 @@ class EngineService:
         """Free every stream's runner, the spare and the clip model."""
         for sid in list(self.streams):
             self._end_stream(sid)
-        if self._spare is not None:
-            self._spare.deactivate()
+        for runner, _ in self._idle:
+            runner.deactivate()
+        self._idle = []
         if self.clips is not None:
             self.clips.close()
             self.clips = None

@@ -224,13 +224,10 @@ class Broker:
     def _client_message(self, parts: list) -> None:
         client, body = parts[0].bytes, parts[1:]
         try:
-            header = wire.FrameHeader.unpack(body[0].buffer) if body else None
+            header, _ = wire.decode_frame(body)  # header, part count and pixel size; nothing is copied
         except wire.WireError as e:
             header, error = None, str(e)
-        else:
-            error = "empty message"
-        if header is None or len(body) > 2:
-            error = error if header is None else f"message has {len(body)} parts, at most 2"
+        if header is None:
             self.stats.malformed += 1
             self.front.send_multipart([client, *wire.Reply({"kind": wire.ReplyKind.REJECT, "reason": error}).parts()])
             return
