@@ -357,3 +357,36 @@ def test_message_with_too_many_parts_is_refused_as_a_whole_and_the_engine_keeps_
         svc.stop()
         t.join(5)
         ctx.destroy(linger=0)
+
+
+def test_client_resends_what_the_broker_lost_until_an_engine_answers_then_gives_up_within_its_budget(broker):
+    b, ctx, _ = broker
+    c = EngineClient(b.frontend_endpoint, ctx=ctx, resend_budget_s=20.0)
+    try:
+        assert c.ping(5)["engines"] == 0
+        stream, image = uuid.uuid4(), np.zeros((4, 5, 3), np.uint8)
+        c.send_frame(stream, 0, 0, 0, image)
+        assert c.recv(700) is None and c.resent >= 1  # "no engine": sent again, not reported
+        engine = FakeEngine(ctx, b.backend_endpoint)
+        assert _wait_for(lambda: b.engines)
+        for _ in range(40):  # the client resends while it waits; the engine answers the broker's heartbeats
+            assert c.recv(100) is None
+            if engine.sock.poll(0):
+                who, parts = engine.request()  # the frame reached the engine that joined
+                break
+        assert wire.decode_frame(parts)[0].frame_id == 0
+        engine.reply(who, {"kind": "result", "stream": str(stream), "frame": 0, "engine": "fake:1", "face": False})
+        result = c.recv(5000)
+        assert result.kind is wire.ReplyKind.RESULT and result.meta["frame"] == 0 and c.in_flight == 0
+        engine.sock.close(0)  # the engine dies; the broker drops it after its liveness
+        assert _wait_for(lambda: not b.engines, 10)
+        c.resend_budget_s = 2.0
+        c.send_frame(stream, 1, 0, 0, image)
+        lost = c.recv(10_000)  # the budget runs out: now it is reported
+        assert lost.kind is wire.ReplyKind.LOST and lost.meta["frame"] == 1 and c.in_flight == 0
+        resent = c.resent
+        c.send_frame(stream, 2, 0, 0, image)
+        lost = c.recv(1000)  # and later frames are reported at once, until a result comes again
+        assert lost.kind is wire.ReplyKind.LOST and lost.meta["frame"] == 2 and c.resent == resent
+    finally:
+        c.close()

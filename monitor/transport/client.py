@@ -83,7 +83,10 @@ class EngineClient:
     frame (its engine died, or no engine was there) is sent again after a short wait, and a frame
     unanswered for ``RESEND_AFTER_S`` (a restarted broker forgot it) too, for up to ``resend_budget_s``
     from its first send; only then does the ``lost`` reply reach the caller, so the session records a
-    ``frame_lost`` event. A second answer to a frame sent twice is dropped (``duplicates``). A reject
+    ``frame_lost`` event (and later frames are reported lost at once until a result comes again; an END
+    that cannot be delivered, or a peer silent for the whole budget, raises EngineError). A second
+    answer to a frame sent twice is dropped (``duplicates``), and a result that overtakes an earlier
+    frame being resent waits for it, so results arrive in the order frames were sent. A reject
     with ``refused`` (the engine is full) raises EngineError. tcp endpoints use CURVE keys from
     ``keys_dir`` (``monitor.transport.keys``); without them the client refuses to start."""
 
@@ -95,10 +98,13 @@ class EngineClient:
         self.resend_budget_s = resend_budget_s
         self.pending: OrderedDict[tuple, _Pending] = OrderedDict()  # (stream, frame id or "end") → what was sent
         self.untracked = 0  # pings and raw messages awaiting an answer
+        self._held: list[tuple[tuple, wire.Reply]] = []  # results that overtook an earlier frame being resent
         self.bad_replies = 0
         self.resent = 0
         self.duplicates = 0
         self.via_broker = False
+        self._last_heard = time.monotonic()  # any valid reply
+        self._given_up = False  # a frame's budget ran out and no result came since: resend no more
         self._awaited_ping: str | None = None
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -114,7 +120,7 @@ class EngineClient:
 
     @property
     def in_flight(self) -> int:
-        return len(self.pending) + self.untracked
+        return len(self.pending) + len(self._held) + self.untracked
 
     @property
     def has_credit(self) -> bool:
@@ -166,8 +172,9 @@ class EngineClient:
             stale = self.via_broker and now - p.last_sent > RESEND_AFTER_S
             if (p.due is None or p.due > now) and not stale:
                 continue
-            if now - p.first_sent > self.resend_budget_s:
+            if now - p.first_sent > self._budget():
                 del self.pending[key]
+                self._give_up(key, now)
                 return wire.Reply({"kind": wire.ReplyKind.LOST, "stream": key[0],
                                    "frame": None if key[1] == "end" else key[1], "end": key[1] == "end",
                                    "engine": None, "reason": f"no answer after {p.attempts} sends in "
@@ -176,6 +183,30 @@ class EngineClient:
             self.resent += 1
             self.sock.send_multipart(p.parts, copy=False)
         return None
+
+    def _earlier_pending(self, key: tuple) -> bool:
+        return any(k[0] == key[0] and k[1] != "end" and k[1] < key[1] for k in self.pending)
+
+    def _release(self) -> wire.Reply | None:
+        """The first held result no earlier frame of its stream is still waiting for."""
+        for i, (key, reply) in enumerate(self._held):
+            if not self._earlier_pending(key):
+                del self._held[i]
+                return reply
+        return None
+
+    def _budget(self) -> float:
+        return 0.0 if self._given_up else self.resend_budget_s
+
+    def _give_up(self, key: tuple, now: float) -> None:
+        """A message's resend budget is spent: later frames are reported lost at once until a result
+        comes; a stream's END that cannot be delivered, or a peer silent all along, is an error."""
+        self._given_up = True
+        if key[1] == "end":
+            raise EngineError(f"{self.endpoint} did not answer the end of the stream within "
+                              f"{self.resend_budget_s:.0f} s")
+        if now - self._last_heard > self.resend_budget_s:
+            raise EngineError(f"{self.endpoint} sent nothing for {now - self._last_heard:.0f} s")
 
     def _next_wake(self, deadline: float) -> float:
         wake = deadline
@@ -196,6 +227,9 @@ class EngineClient:
             given_up = self._resend_due(now)
             if given_up is not None:
                 return given_up
+            released = self._release()
+            if released is not None:
+                return released
             left = max(0, int((min(self._next_wake(deadline), deadline) - now) * 1e3))
             if not self.sock.poll(left, zmq.POLLIN):
                 if time.monotonic() >= deadline:
@@ -207,7 +241,8 @@ class EngineClient:
             except wire.WireError:
                 self.bad_replies += 1
                 continue
-            reply = self._settle(reply, time.monotonic())
+            self._last_heard = time.monotonic()
+            reply = self._settle(reply, self._last_heard)
             if reply is not None:
                 return reply
 
@@ -221,12 +256,19 @@ class EngineClient:
         end = kind == wire.ReplyKind.END or (kind == wire.ReplyKind.LOST and meta.get("end"))
         key = (meta.get("stream"), "end" if end else meta.get("frame"))
         p = self.pending.get(key) if isinstance(key[1], (int, str)) else None
-        if kind == wire.ReplyKind.LOST and p is not None and meta.get("retry") \
-                and now - p.first_sent < self.resend_budget_s:
-            p.due = now + min(2.0, 0.25 * p.attempts)  # an engine may join or take over meanwhile
-            return None
+        if kind == wire.ReplyKind.LOST and p is not None and meta.get("retry"):
+            if now - p.first_sent < self._budget():
+                p.due = now + min(2.0, 0.25 * p.attempts)  # an engine may join or take over meanwhile
+                return None
+            del self.pending[key]
+            self._give_up(key, now)
+            return reply
+        self._given_up = self._given_up and kind != wire.ReplyKind.RESULT
         if p is not None:
             del self.pending[key]
+            if kind == wire.ReplyKind.RESULT and self._earlier_pending(key):
+                self._held.append((key, reply))  # results reach the caller in the order frames were sent
+                return None
         elif self.untracked:
             self.untracked -= 1
         elif kind == wire.ReplyKind.REJECT and self.pending:
