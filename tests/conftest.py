@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import cv2
@@ -5,6 +6,22 @@ import numpy as np
 import pytest
 
 from engines import assets
+
+
+@pytest.fixture(scope="session", autouse=True)
+def curve_keys(tmp_path_factory) -> Path:
+    """tcp endpoints need CURVE keys: one set for the whole run, found through FACEMONITOR_KEYS (engine
+    processes started by the tests inherit it)."""
+    from monitor.transport.keys import KEYS_ENV, make_keys
+
+    folder = make_keys(tmp_path_factory.mktemp("keys") / "keys")
+    old = os.environ.get(KEYS_ENV)
+    os.environ[KEYS_ENV] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop(KEYS_ENV, None)
+    else:
+        os.environ[KEYS_ENV] = old
 
 
 @pytest.fixture(scope="session")

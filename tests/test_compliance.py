@@ -232,10 +232,12 @@ def test_the_sample_video_performs_none_of_the_asked_steps(sample_video, store_d
 def test_an_older_store_gains_the_step_compliance_columns(tmp_path):
     import sqlite3
 
+    Store(tmp_path).close()  # a store as it is today, then its step table as it was before compliance
     db = sqlite3.connect(tmp_path / "facemonitor.sqlite3")
-    db.executescript("CREATE TABLE session_steps (session_id TEXT NOT NULL, idx INTEGER NOT NULL, step TEXT NOT NULL,"
-                     " status TEXT NOT NULL, started_s REAL, ended_s REAL, counted_s REAL NOT NULL,"
-                     " attempts INTEGER NOT NULL, quality_lost_s REAL NOT NULL, PRIMARY KEY (session_id, idx));")
+    db.execute("ALTER TABLE session_steps DROP COLUMN performed")
+    db.execute("ALTER TABLE session_steps DROP COLUMN reason")
+    db.commit()
+    assert {r[1] for r in db.execute("PRAGMA table_info(session_steps)")} & {"performed", "reason"} == set()
     db.close()
     with Store(tmp_path) as store:
         sid = store.create_session("test", "app", "mediapipe")

@@ -1,6 +1,7 @@
 """The landmark runner on real images, and the engine service over real ZeroMQ sockets."""
 
 import threading
+import time
 import uuid
 
 import cv2
@@ -13,6 +14,7 @@ from engines import BackendUnavailable, assets, create_runner
 from monitor import __version__
 from monitor.engine.local import LocalEngine
 from monitor.engine.service import EngineService
+from monitor.errors import EngineError
 from monitor.measures.kernels import frame_measures, head_angles
 from monitor.transport import wire
 from monitor.transport.client import EngineClient
@@ -250,3 +252,81 @@ def test_local_engine_process_over_ipc(sample_frames, tmp_path):
             client.close()
         proc = engine.proc
     assert proc.returncode == 0, "STOP on the control socket ends the engine cleanly"
+
+
+# ---- bounds (issue 17) -----------------------------------------------------------------------------
+
+def _rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.timeout(400)
+def test_abandoned_streams_expire_and_free_their_runners(tmp_path):
+    """Clients that die without END (kill -9) leave streams behind; the engine closes them after
+    --stream-idle-s and its memory stays bounded."""
+    blank = np.zeros((64, 64, 3), np.uint8)
+    with LocalEngine(log_dir=tmp_path, extra_args=["--stream-idle-s", "1", "--max-streams", "100"]) as engine:
+        client = EngineClient(engine.endpoint)
+        try:
+            engine.wait_ready(client)
+            rss0 = None
+            for i in range(60):
+                client.send_frame(uuid.uuid4(), 0, 0, 0, blank)  # a stream that is never ended
+                assert client.recv(30_000).meta["kind"] == "result"
+                if i == 9:
+                    rss0 = _rss_mb(engine.pid)
+            deadline = time.monotonic() + 30
+            while (pong := client.ping(10))["streams"] and time.monotonic() < deadline:
+                time.sleep(0.5)
+            rss1 = _rss_mb(engine.pid)
+        finally:
+            client.close()
+    assert pong["streams"] == 0 and pong["expired"] == 60 and pong["limits"]["stream_idle_s"] == 1
+    assert rss1 - rss0 < 300, f"engine RSS grew {rss1 - rss0:.0f} MB over 50 abandoned streams"
+
+
+@pytest.mark.timeout(300)
+def test_a_full_engine_refuses_a_new_stream_with_a_reason(tmp_path, sample_frames):
+    with LocalEngine(log_dir=tmp_path, extra_args=["--max-streams", "2"]) as engine:
+        client = EngineClient(engine.endpoint)
+        try:
+            engine.wait_ready(client)
+            streams = [uuid.uuid4() for _ in range(3)]
+            for s in streams[:2]:
+                client.send_frame(s, 0, 0, 0, sample_frames[0])
+                assert client.recv(30_000).meta["kind"] == "result"
+            client.send_frame(streams[2], 0, 0, 0, sample_frames[0])
+            with pytest.raises(EngineError, match="refused the stream: .* is full: 2 streams open"):
+                client.recv(30_000)
+            client.send_control(wire.Kind.END, streams[0])  # a slot frees: the third stream gets in
+            assert client.recv(30_000).meta["kind"] == "end"
+            client.send_frame(streams[2], 0, 0, 0, sample_frames[0])
+            assert client.recv(30_000).meta["face"]
+            assert client.ping(10)["refused"] == 1
+        finally:
+            client.close()
+
+
+@pytest.mark.timeout(300)
+def test_streams_are_served_round_robin_and_queues_are_bounded(sample_frames):
+    """A stream with many frames waiting does not hold back another: each round takes one frame per stream."""
+    svc = EngineService("inproc://unused-fair")
+    svc.warm_up()
+    try:
+        a, b = uuid.uuid4(), uuid.uuid4()
+        parts = lambda s, i: wire.frame_message(  # noqa: E731
+            wire.FrameHeader(wire.Kind.FRAME, s, i, 0, i * 33_333, *sample_frames[0].shape[:2]), sample_frames[i])
+        assert all(svc.receive(("a", i), parts(a, i)) is None for i in range(svc.limits.max_queued))
+        full = svc.receive(("a", 99), parts(a, 9))
+        assert full.kind is wire.ReplyKind.REJECT and full.meta["reason"].startswith("stream queue full")
+        assert svc.receive(("b", 0), parts(b, 0)) is None
+        first = svc.step()
+        assert [key for key, _ in first] == [("a", 0), ("b", 0)]
+        assert all(r.meta["face"] for _, r in first)
+        rest = [key for _ in range(svc.limits.max_queued - 1) for key, _ in svc.step()]
+        assert rest == [("a", i) for i in range(1, svc.limits.max_queued)] and not svc.queues
+    finally:
+        svc.close_streams()

@@ -10,14 +10,14 @@ import os
 import sys
 
 from monitor import DISCLAIMER, __version__
-from monitor.cli import analyze, app, bench, cnn, cohort, engine, fetch, live, models, sessions
+from monitor.cli import analyze, app, bench, cnn, cohort, engine, fetch, keys, live, models, sessions
 from monitor.cli.common import OneLineParser
 from monitor.cli.parsing import options_anywhere
 from monitor.errors import FacemonitorError
 
 # Each adds its subcommands, in this order, with set_defaults(run=<function of the parsed arguments>).
 # engine adds both "engine" and "broker".
-COMMANDS = (analyze, live, app, bench, engine, models, sessions, cnn, cohort, fetch)
+COMMANDS = (analyze, live, app, bench, engine, keys, models, sessions, cnn, cohort, fetch)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from monitor.cnn.modes import CnnMode
+from monitor.transport.wire import DEFAULT_MAX_PIXELS, max_part_bytes
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,31 @@ class CnnOptions:
         extra = ["--cnn", self.model, "--cnn-stride", str(self.stride), "--cnn-mode", self.mode,
                  "--cnn-backend", self.backend, "--cnn-threads", str(self.threads)]
         return extra + (["--cnn-benchmark"] if self.benchmark else [])
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    """What one engine takes on, so no client (or stream of clients) can exhaust it (docs/engines.md)."""
+
+    max_streams: int = 32  # streams open at once; a new one beyond this is refused with a reason
+    stream_idle_s: float = 30.0  # a stream with no message for this long is closed and its runner freed
+    max_pixels: int = DEFAULT_MAX_PIXELS  # height × width of one frame, checked from the header before decoding
+    max_queued: int = 8  # messages waiting per stream (a client keeps at most 3 in flight)
+
+    def __post_init__(self) -> None:
+        if self.max_streams < 1 or self.stream_idle_s <= 0 or self.max_pixels < 1 or self.max_queued < 1:
+            raise ValueError("engine limits must be positive")
+
+    @property
+    def max_part_bytes(self) -> int:
+        """ZMQ_MAXMSGSIZE: the largest part ZeroMQ will allocate (the largest allowed frame, 4 bytes a pixel)."""
+        return max_part_bytes(self.max_pixels)
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The whole message: header plus pixels."""
+        return self.max_part_bytes + 4096
+
+    def args(self) -> list[str]:
+        return ["--max-streams", str(self.max_streams), "--stream-idle-s", str(self.stream_idle_s),
+                "--max-pixels", str(self.max_pixels)]

@@ -20,6 +20,12 @@ VERSION = 1
 MAGIC = b"FMF"
 MAX_SIDE = 8192
 MAX_MESSAGE_BYTES = MAX_SIDE * MAX_SIDE * 4 + 4096  # a bound for ZMQ_MAXMSGSIZE
+DEFAULT_MAX_PIXELS = 4096 * 4096  # the largest frame (height × width) an engine or a broker takes by default
+
+
+def max_part_bytes(max_pixels: int) -> int:
+    """ZMQ_MAXMSGSIZE for frames of at most ``max_pixels``: 4 bytes a pixel plus room for a header."""
+    return max_pixels * 4 + 4096
 
 
 class Kind(IntEnum):
