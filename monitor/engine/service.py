@@ -113,11 +113,12 @@ class EngineService:
     def warm_up(self) -> None:
         """Load the model (and compile the kernels) before the first client arrives."""
         self.load_cnn()
+        warm = create_runner(self.backend, **self.runner_options).activate()
+        warm.infer(np.zeros((64, 64, 3), np.uint8), 0)
+        # a fresh spare (VIDEO mode timestamps and tracking start again), made before the warm runner
+        # goes, so that backends whose runners share loaded networks (onnx) do not load them again
         self._spare = create_runner(self.backend, **self.runner_options).activate()
-        blank = np.zeros((64, 64, 3), np.uint8)
-        self._spare.infer(blank, 0)
-        self._spare.deactivate()
-        self._spare.activate()  # VIDEO mode timestamps start again
+        warm.deactivate()
 
         compile_kernels()
 
@@ -131,11 +132,9 @@ class EngineService:
     def _end_stream(self, sid: uuid.UUID) -> StreamState | None:
         state = self.streams.pop(sid, None)
         if state is not None:
-            if self._spare is None:
-                state.runner.deactivate()
-                self._spare = state.runner.activate()
-            else:
-                state.runner.deactivate()
+            if self._spare is None:  # made before the old runner goes: shared networks stay loaded
+                self._spare = create_runner(self.backend, **self.runner_options).activate()
+            state.runner.deactivate()
         return state
 
     # -- messages -------------------------------------------------------------------------------

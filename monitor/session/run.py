@@ -9,6 +9,7 @@ frame; measures that need time are absent, and a photo without a face leaves the
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import replace
 
@@ -27,42 +28,28 @@ from monitor.store.db import Store
 from monitor.transport.client import EngineClient
 
 
-def run_session(opts: SessionOptions) -> SessionResult:
+def run_session(opts: SessionOptions, engine: LocalEngine | None = None) -> SessionResult:
     """Analyse ``opts.source`` into a new session. Raises FacemonitorError for bad input before any
     session exists; once a session exists, failures mark it incomplete and then raise. A photo is a
-    one-frame session (mode ``photo``), complete only when the photo has a face."""
+    one-frame session (mode ``photo``), complete only when the photo has a face.
+
+    ``engine``: the session's local engine, started early by the caller so that its start-up
+    overlaps the caller's own (``facemonitor analyze``); the session uses it and stops it, also when the source is refused."""
     t_start = time.monotonic()
-    spec = parse_source(opts.source)
-    cap = open_capture(spec)
+    try:
+        spec = parse_source(opts.source)
+        cap = open_capture(spec)
+    except BaseException:
+        if engine is not None:
+            engine.stop()
+        raise
     if isinstance(cap, StillImage):
         opts = replace(opts, mode=Mode.PHOTO)
-    return _run(opts, spec, cap, t_start)
+    return _run(opts, spec, cap, t_start, engine=engine)
 
 
-def run_photo_set(opts: SessionOptions, photos: PhotoSet) -> SessionResult:
-    """A palsy photo set into one session (mode ``photo_set``): photo i is frame i at t_s = i,
-    labelled with its pose's step; complete only when every photo has a face."""
-    t_start = time.monotonic()
-    cap = StillImage(read_photos(photos), fps=PHOTO_SET_FPS)
-    opts = replace(opts, mode=Mode.PHOTO_SET, step_at=photos.step_at, max_seconds=None, repeat=1)
-    return _run(opts, SourceSpec("file", photos.source), cap, t_start, photos)
-
-
-def _faceless(faces: dict[int, bool], photos: PhotoSet | None) -> str | None:
-    """Why a photo session is not complete: the photos without a face (None when every one has one)."""
-    if photos is None:
-        return None if faces.get(0) else "no face was found in the photo"
-    lost = [f"{p.pose.name} ({p.path.name})" for i, p in enumerate(photos.photos) if not faces.get(i)]
-    return f"no face was found in {len(lost)} of {len(photos.photos)} photos: {', '.join(lost)}" if lost else None
-
-
-def photo_steps(photos: PhotoSet, faces: dict[int, bool]) -> list[StepRecord]:
-    """One step record per photo: ``done`` when it has a face, else ``no_face``; at t_s = its index."""
-    return [StepRecord(i, p.pose.step, "done" if faces.get(i) else "no_face", float(i), float(i), 0.0, 1)
-            for i, p in enumerate(photos.photos)]
-
-
-def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: PhotoSet | None = None) -> SessionResult:
+def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: PhotoSet | None = None,
+         engine: LocalEngine | None = None) -> SessionResult:
     faces: dict[int, bool] = {}  # photos: frame id → face found
     if opts.mode.still:
         def on_result(row: dict, hook=opts.on_result) -> None:
@@ -70,7 +57,7 @@ def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: Ph
             if hook is not None:
                 hook(row)
         opts = replace(opts, on_result=on_result)
-    store = engine = client = None
+    store = client = None
     try:
         if opts.cnn is not None:
             if opts.engine_endpoint:
@@ -78,7 +65,12 @@ def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: Ph
                                  "(facemonitor engine --cnn MODEL)")
             check_cnn(opts.cnn)
         store = Store(opts.store_root)
-        if opts.engine_endpoint:
+        if engine is not None:  # started early by the caller, before the store was open
+            check_backend(opts.backend)
+            engine.keep_log_in(store.logs_dir)
+            client = EngineClient(engine.endpoint, window=opts.window)
+            pong = engine.wait_ready(client)
+        elif opts.engine_endpoint:
             client = EngineClient(opts.engine_endpoint, window=opts.window)
             pong = wait_for_engines(client, opts.engine_endpoint)
         else:
@@ -146,7 +138,8 @@ def check_backend(backend: str) -> None:
         if backend in ("onnx", "onnx-cuda", "tensorrt"):
             from engines.facemesh.models import load_model_set  # lazy: onnxruntime loads only for these backends
 
-            load_model_set()
+            # the files against their manifest; the engine checks the networks on the sessions it loads
+            load_model_set(os.environ.get("FACEMONITOR_ONNX_DIR"), check_networks=False)
     except BackendUnavailable as e:
         raise UsageError(str(e)) from None
 
