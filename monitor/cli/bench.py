@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from monitor.errors import UsageError
+
 
 def add_parser(sub) -> None:
     b = sub.add_parser("bench", help="benchmark the pipeline on the sample video (prints ratios)")
@@ -31,11 +33,24 @@ def add_parser(sub) -> None:
     b.add_argument("--cohort", action="store_true",
                    help="benchmark cohort analysis instead: 1 and 2 local workers and --ray local, as ratios")
     b.add_argument("--cohort-recordings", type=int, default=6, help="copies of the sample in the cohort (default 6)")
+    b.add_argument("--whole-process", action="store_true",
+                   help="benchmark analyze as users run it instead: whole processes per backend (--backends) "
+                        "beside MediaPipe alone, wall, CPU, fps and time to first result, as ratios")
+    b.add_argument("--whole-frames", type=int, default=900,
+                   help="with --whole-process: frames of the video analysed (the sample played over; default 900)")
+    b.add_argument("--whole-repeats", type=int, default=3,
+                   help="with --whole-process: runs of each, for min / median / max (default 3)")
     b.set_defaults(run=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    """--streams, else --cohort, else --cnn, else --app, else the pipeline benchmark."""
+    """--whole-process, else --streams, else --cohort, else --cnn, else --app, else the pipeline benchmark."""
+    if args.whole_process:
+        from monitor.lab.bench_whole import run_whole_process_bench  # lazy: numpy, cv2, mediapipe
+
+        if args.whole_frames < 1 or args.whole_repeats < 1:
+            raise UsageError("--whole-frames and --whole-repeats must be at least 1")
+        return run_whole_process_bench(args)
     from monitor.lab import bench  # lazy: numba, cv2, zmq, pyarrow (sessions, engines and the app)
 
     if args.streams:
