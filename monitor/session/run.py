@@ -34,7 +34,8 @@ def run_session(opts: SessionOptions, engine: LocalEngine | None = None) -> Sess
     one-frame session (mode ``photo``), complete only when the photo has a face.
 
     ``engine``: the session's local engine, started early by the caller so that its start-up
-    overlaps the caller's own (``facemonitor analyze``); the session uses it and stops it, also when the source is refused."""
+    overlaps the caller's own (``facemonitor analyze``); the session uses it and stops it, also when
+    the source is refused."""
     t_start = time.monotonic()
     try:
         spec = parse_source(opts.source)
@@ -46,6 +47,29 @@ def run_session(opts: SessionOptions, engine: LocalEngine | None = None) -> Sess
     if isinstance(cap, StillImage):
         opts = replace(opts, mode=Mode.PHOTO)
     return _run(opts, spec, cap, t_start, engine=engine)
+
+
+def run_photo_set(opts: SessionOptions, photos: PhotoSet) -> SessionResult:
+    """A palsy photo set into one session (mode ``photo_set``): photo i is frame i at t_s = i,
+    labelled with its pose's step; complete only when every photo has a face."""
+    t_start = time.monotonic()
+    cap = StillImage(read_photos(photos), fps=PHOTO_SET_FPS)
+    opts = replace(opts, mode=Mode.PHOTO_SET, step_at=photos.step_at, max_seconds=None, repeat=1)
+    return _run(opts, SourceSpec("file", photos.source), cap, t_start, photos)
+
+
+def _faceless(faces: dict[int, bool], photos: PhotoSet | None) -> str | None:
+    """Why a photo session is not complete: the photos without a face (None when every one has one)."""
+    if photos is None:
+        return None if faces.get(0) else "no face was found in the photo"
+    lost = [f"{p.pose.name} ({p.path.name})" for i, p in enumerate(photos.photos) if not faces.get(i)]
+    return f"no face was found in {len(lost)} of {len(photos.photos)} photos: {', '.join(lost)}" if lost else None
+
+
+def photo_steps(photos: PhotoSet, faces: dict[int, bool]) -> list[StepRecord]:
+    """One step record per photo: ``done`` when it has a face, else ``no_face``; at t_s = its index."""
+    return [StepRecord(i, p.pose.step, "done" if faces.get(i) else "no_face", float(i), float(i), 0.0, 1)
+            for i, p in enumerate(photos.photos)]
 
 
 def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: PhotoSet | None = None,
