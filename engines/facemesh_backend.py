@@ -16,7 +16,7 @@ import numpy as np
 
 from engines.base import BackendUnavailable, LandmarkResult, LandmarkRunner
 from engines.facemesh.geometry import CanonicalFace, FaceGeometry
-from engines.facemesh.models import LandmarkModelError, ModelSet, load_model_set
+from engines.facemesh.models import LandmarkModelError, ModelSet, check_io, load_model_set
 from engines.facemesh.pipeline import FaceMeshPipeline, PipelineOptions, Track
 from engines.trt import EngineRunner, load_or_build
 
@@ -63,6 +63,10 @@ class OrtInference(_NetworkCalls):
             # on 2 cores); the detector and blendshape networks gain nothing from more threads
             so.intra_op_num_threads = threads if role == "landmarks" else 1
             so.inter_op_num_threads = 1
+            # a pool that spins after each run burns a core the capture thread and the client need,
+            # and on a busy machine it spins in place of the work (docs/performance.md)
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            so.add_session_config_entry("session.inter_op.allow_spinning", "0")
             so.log_severity_level = 3
             try:
                 s = ort.InferenceSession(str(models.path(role)), so, providers=[want])
@@ -70,6 +74,7 @@ class OrtInference(_NetworkCalls):
                 raise LandmarkModelError(f"{models.path(role)} does not load: {str(e).splitlines()[0][:160]}") from None
             if s.get_providers()[0] != want:
                 raise BackendUnavailable(f"ONNX Runtime fell back to {s.get_providers()[0]} instead of {want}")
+            check_io(models.path(role), role, s)
             self.sessions[role] = (s, s.get_inputs()[0].name)
 
     def _run(self, role: str, x: np.ndarray) -> list[np.ndarray]:
@@ -89,6 +94,7 @@ class TensorRTInference(_NetworkCalls):
         io = {}
         for role in ("detector", "landmarks", "blendshapes"):
             session = ort.InferenceSession(str(models.path(role)), providers=["CPUExecutionProvider"])
+            check_io(models.path(role), role, session)
             inp = session.get_inputs()[0]
             shape = tuple(d if isinstance(d, int) else 1 for d in inp.shape)
             hi = (_LANDMARK_MAX_BATCH, *shape[1:]) if role == "landmarks" else shape
@@ -122,7 +128,10 @@ class FaceMeshLandmarker(LandmarkRunner):
         self.model_path = model_path
         tracking = tracking or os.environ.get("FACEMONITOR_TRACKING", "detector")
         self.options = PipelineOptions(min_detection_confidence, min_presence_confidence, tracking)
-        self.threads = int(os.environ.get("FACEMONITOR_ONNX_THREADS", "0")) if threads is None else threads
+        # one thread by default: in ``analyze`` the capture thread and the client share the cores with
+        # the engine, and a second landmark thread cost more CPU per frame than it saved in wall time
+        # (docs/performance.md); 0 = ONNX Runtime's choice (one per core)
+        self.threads = int(os.environ.get("FACEMONITOR_ONNX_THREADS", "1")) if threads is None else threads
         self._key: tuple | None = None
         self.pipeline: FaceMeshPipeline | None = None
         self.track = Track()
@@ -137,7 +146,8 @@ class FaceMeshLandmarker(LandmarkRunner):
         with _shared_lock:
             entry = _shared.get(key)
             if entry is None:
-                models = load_model_set(self.models_dir, self.model_path)
+                # the networks' inputs and outputs are checked on the sessions the inference loads
+                models = load_model_set(self.models_dir, self.model_path, check_networks=False)
                 geometry = FaceGeometry(CanonicalFace.from_file(models.geometry))
                 entry = _shared[key] = [FaceMeshPipeline(self._inference(models), geometry, self.options), 0]
             entry[1] += 1

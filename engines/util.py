@@ -64,6 +64,18 @@ def atomic_write(dest: Path | str, data: bytes | str, durable: bool = False) -> 
     return Path(dest)
 
 
+def process_age_s() -> float | None:
+    """Seconds since this process started, from /proc (10 ms steps); None where there is no /proc."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: start time after boot
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def pid_alive(pid: int | None) -> bool:
     """True while a process with this id exists (a zombie counts until it is reaped)."""
     if not pid:

@@ -78,14 +78,17 @@ def _shape(shape) -> tuple:
     return tuple(d if isinstance(d, int) else None for d in shape)
 
 
-def check_io(path: Path, role: str) -> None:
-    """Refuse an ONNX file whose inputs or outputs differ from what ``role`` needs."""
-    import onnxruntime as ort
+def check_io(path: Path, role: str, session=None) -> None:
+    """Refuse an ONNX file whose inputs or outputs differ from what ``role`` needs. ``session``: the
+    file already loaded in an ONNX Runtime session (a backend checks the session it will run, rather
+    than loading the network once more only to look at it)."""
+    if session is None:
+        import onnxruntime as ort
 
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as e:  # ORT raises its own Fail/InvalidProtobuf types
-        raise LandmarkModelError(f"{path} is not a readable ONNX model: {str(e).splitlines()[0][:160]}") from None
+        try:
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as e:  # ORT raises its own Fail/InvalidProtobuf types
+            raise LandmarkModelError(f"{path} is not a readable ONNX model: {str(e).splitlines()[0][:160]}") from None
     got_in = [_shape(i.shape) for i in session.get_inputs()]
     got_out = [_shape(o.shape) for o in session.get_outputs()]
     want_in, want_out = EXPECTED_IO[role]
@@ -100,8 +103,10 @@ def check_io(path: Path, role: str) -> None:
             f"expected input {want_in} and outputs {want_out} (re-export with: facemonitor models export-onnx --force)")
 
 
-def load_model_set(folder: Path | None = None, task_path: Path | None = None) -> ModelSet:
-    """The exported models, each checked against the manifest's SHA-256 and the expected I/O."""
+def load_model_set(folder: Path | None = None, task_path: Path | None = None, check_networks: bool = True) -> ModelSet:
+    """The exported models, each checked against the manifest's SHA-256 and (unless
+    ``check_networks`` is False: the caller checks the sessions it loads with ``check_io``) the
+    expected I/O."""
     folder = Path(folder) if folder else default_folder(_task(task_path))
     mpath = folder / MANIFEST
     if not mpath.exists():
@@ -121,7 +126,7 @@ def load_model_set(folder: Path | None = None, task_path: Path | None = None) ->
             raise LandmarkModelError(f"{p} has SHA-256 {got[:12]}…, its manifest says {files[name][:12]}…; the file "
                                      "was altered or damaged (re-export with: facemonitor models export-onnx --force)")
     models = ModelSet(folder, manifest)
-    for role in STEMS:
+    for role in STEMS if check_networks else ():
         check_io(models.path(role), role)
     return models
 

@@ -37,15 +37,27 @@ def add_parser(sub) -> None:
                    help="the one-command GPU check instead (install, TensorRT engines, parity, streams, 3D-CNN; "
                         "8 minutes; without an NVIDIA GPU it says so and exits 0)")
     b.add_argument("--gpu-out", type=Path, help="with --gpu: folder for gpu_check.json/.md (default $OUT, else ./gpu-check)")
+    b.add_argument("--whole-process", action="store_true",
+                   help="benchmark analyze as users run it instead: whole processes per backend (--backends) "
+                        "beside MediaPipe alone, wall, CPU, fps and time to first result, as ratios")
+    b.add_argument("--whole-frames", type=positive_int, default=900,
+                   help="with --whole-process: frames of the video analysed (the sample played over; default 900)")
+    b.add_argument("--whole-repeats", type=positive_int, default=3,
+                   help="with --whole-process: runs of each, for min / median / max (default 3)")
     b.set_defaults(run=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    """--gpu, else --streams, else --cohort, else --cnn, else --app, else the pipeline benchmark."""
+    """--gpu, else --whole-process, else --streams, else --cohort, else --cnn, else --app, else the pipeline
+    benchmark."""
     if args.gpu:
         from monitor.lab import gpu_check  # lazy: keeps the no-GPU answer instant (no numpy, cv2, zmq)
 
         return gpu_check.run(args.gpu_out)
+    if args.whole_process:
+        from monitor.lab.bench_whole import run_whole_process_bench  # lazy: numpy, cv2, mediapipe
+
+        return run_whole_process_bench(args)
     from monitor.lab import bench  # lazy: numba, cv2, zmq, pyarrow (sessions, engines and the app)
 
     if args.streams:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engines import assets
 from monitor import DISCLAIMER
+from monitor.cli.analyze import start_engine_early
 from monitor.cli.common import add_session_args, positive_float, session_options
 from monitor.errors import SessionIncomplete, SourceError
 from monitor.report.numbers import fmt
@@ -133,9 +134,6 @@ def ended_note(source: str, seconds: float | None) -> str | None:
 
 
 def run_live(args: argparse.Namespace) -> int:
-    from monitor.report.text import format_result  # lazy: numba, pyarrow (the measures summary)
-    from monitor.session.run import run_session  # lazy: numba, cv2 and zmq load only for commands that analyse
-
     explicit = args.source is not None
     source, fallback = resolve_live_source(args.source or "0", explicit)
     progress = ProgressLine()
@@ -146,8 +144,16 @@ def run_live(args: argparse.Namespace) -> int:
         print(f"no webcam at index 0; playing the sample video {assets.SAMPLE_VIDEO} instead",
               file=sys.stderr)
     print(DISCLAIMER, file=sys.stderr)
+    engine = start_engine_early(opts)
     try:
-        result = run_session(opts)
+        from monitor.report.text import format_result  # lazy: numba, pyarrow (the measures summary)
+        from monitor.session.run import run_session  # lazy: numba, cv2 and zmq load only for commands that analyse
+    except BaseException:
+        if engine is not None:
+            engine.stop()
+        raise
+    try:
+        result = run_session(opts, engine)  # stops the engine, however it ends
     except SessionIncomplete:
         progress.close()
         raise

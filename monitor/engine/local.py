@@ -35,6 +35,8 @@ class LocalEngine:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"engine-{os.getpid()}-{int(time.time())}.log"
         self._log = open(self.log_path, "ab")
+        self._log_home: Path | None = None  # where the log goes when the engine stops (keep_log_in)
+        self._ready = False  # answered a PING
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=env, start_new_session=True)
@@ -53,10 +55,26 @@ class LocalEngine:
                 raise EngineError(f"engine process exited with code {self.proc.returncode} while starting; "
                                   f"see {self.log_path}: {self.log_tail()}")
             try:
-                return client.ping(min(1.0, max(0.1, deadline - time.monotonic())))
+                pong = client.ping(min(1.0, max(0.1, deadline - time.monotonic())))
             except EngineError:
                 continue
+            self._ready = True
+            return pong
         raise EngineError(f"engine did not start within {timeout_s:.0f} s; see {self.log_path}")
+
+    def keep_log_in(self, log_dir: Path) -> None:
+        """Move the log, when it was started in the private folder (an engine started before the
+        store was open), into ``log_dir``; the process keeps writing to the moved file. A log that
+        cannot move (another file system) is copied there when the engine stops."""
+        if self.log_path.parent != self._dir:
+            return
+        target = Path(log_dir) / self.log_path.name
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.log_path, target)
+            self.log_path = target
+        except OSError:
+            self._log_home = target
 
     def log_tail(self) -> str:
         """The engine's own error line, whole (without its ``error:``), else the log's last line."""
@@ -68,6 +86,15 @@ class LocalEngine:
         return errors[-1] if errors else lines[-1] if lines else ""
 
     def stop(self, timeout_s: float = 5.0) -> None:
+        if self.alive() and not self._ready:
+            # still starting (e.g. started early for a source then refused): it has served no frame
+            # and may not listen for STOP yet, so it is ended at once
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         if self.alive():
             ctx = zmq.Context.instance()
             s = ctx.socket(zmq.PUSH)
@@ -85,6 +112,9 @@ class LocalEngine:
                     self.proc.kill()
                     self.proc.wait()
         self._log.close()
+        if self._log_home is not None and self.log_path.exists():
+            shutil.copyfile(self.log_path, self._log_home)
+            self.log_path, self._log_home = self._log_home, None
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> "LocalEngine":

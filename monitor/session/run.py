@@ -9,6 +9,7 @@ frame; measures that need time are absent, and a photo without a face leaves the
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import replace
 
@@ -27,16 +28,25 @@ from monitor.store.db import Store
 from monitor.transport.client import EngineClient
 
 
-def run_session(opts: SessionOptions) -> SessionResult:
+def run_session(opts: SessionOptions, engine: LocalEngine | None = None) -> SessionResult:
     """Analyse ``opts.source`` into a new session. Raises FacemonitorError for bad input before any
     session exists; once a session exists, failures mark it incomplete and then raise. A photo is a
-    one-frame session (mode ``photo``), complete only when the photo has a face."""
+    one-frame session (mode ``photo``), complete only when the photo has a face.
+
+    ``engine``: the session's local engine, started early by the caller so that its start-up
+    overlaps the caller's own (``facemonitor analyze``); the session uses it and stops it, also when
+    the source is refused."""
     t_start = time.monotonic()
-    spec = parse_source(opts.source)
-    cap = open_capture(spec)
+    try:
+        spec = parse_source(opts.source)
+        cap = open_capture(spec)
+    except BaseException:
+        if engine is not None:
+            engine.stop()
+        raise
     if isinstance(cap, StillImage):
         opts = replace(opts, mode=Mode.PHOTO)
-    return _run(opts, spec, cap, t_start)
+    return _run(opts, spec, cap, t_start, engine=engine)
 
 
 def run_photo_set(opts: SessionOptions, photos: PhotoSet) -> SessionResult:
@@ -62,7 +72,8 @@ def photo_steps(photos: PhotoSet, faces: dict[int, bool]) -> list[StepRecord]:
             for i, p in enumerate(photos.photos)]
 
 
-def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: PhotoSet | None = None) -> SessionResult:
+def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: PhotoSet | None = None,
+         engine: LocalEngine | None = None) -> SessionResult:
     faces: dict[int, bool] = {}  # photos: frame id → face found
     if opts.mode.still:
         def on_result(row: dict, hook=opts.on_result) -> None:
@@ -70,7 +81,7 @@ def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: Ph
             if hook is not None:
                 hook(row)
         opts = replace(opts, on_result=on_result)
-    store = engine = client = None
+    store = client = None
     try:
         if opts.cnn is not None:
             if opts.engine_endpoint:
@@ -78,7 +89,12 @@ def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: Ph
                                  "(facemonitor engine --cnn MODEL)")
             check_cnn(opts.cnn)
         store = Store(opts.store_root)
-        if opts.engine_endpoint:
+        if engine is not None:  # started early by the caller, before the store was open
+            check_backend(opts.backend)
+            engine.keep_log_in(store.logs_dir)
+            client = EngineClient(engine.endpoint, window=opts.window)
+            pong = engine.wait_ready(client)
+        elif opts.engine_endpoint:
             client = EngineClient(opts.engine_endpoint, window=opts.window)
             pong = wait_for_engines(client, opts.engine_endpoint)
         else:
@@ -146,7 +162,8 @@ def check_backend(backend: str) -> None:
         if backend in ("onnx", "onnx-cuda", "tensorrt"):
             from engines.facemesh.models import load_model_set  # lazy: onnxruntime loads only for these backends
 
-            load_model_set()
+            # the files against their manifest; the engine checks the networks on the sessions it loads
+            load_model_set(os.environ.get("FACEMONITOR_ONNX_DIR"), check_networks=False)
     except BackendUnavailable as e:
         raise UsageError(str(e)) from None
 
