@@ -378,3 +378,10 @@ def test_planted_ptosis_and_mouth_droop_move_the_refined_values_by_the_planted_s
     assert synthetic.lower_upper_lid(img, pts, "left", 0.0) is not img
     with pytest.raises(ValueError, match="side must be 'left' or 'right'"):
         synthetic.fissure_px(pts, "top")
+
+
+@pytest.mark.fast
+def test_summary_of_rows_out_of_time_order_equals_the_ordered_one(session_table):
+    # a broker restart can deliver results out of order; the summary sorts by time (fatigue needs it)
+    shuffled = session_table.take(np.random.default_rng(0).permutation(session_table.num_rows))
+    assert summarize(shuffled).as_dict() == summarize(session_table).as_dict()

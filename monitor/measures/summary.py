@@ -232,6 +232,8 @@ def summarize(table: pa.Table, baseline: dict | None = None, still: bool = False
     performed keeps its medians but is left out of the asymmetry, gaze, palsy and fatigue figures."""
     if table.num_rows == 0:
         return NO_FRAMES
+    if "t_s" in table.column_names:  # rows in time order, however they reached the store
+        table = table.sort_by([("t_s", "ascending")])
     face = _col(table, "face", bool)
     faces = _col(table, "faces")
     head = {"face_fraction": round(float(face.mean()), 4), "frames_with_multiple_faces": int((faces > 1).sum())}

@@ -51,10 +51,11 @@ def compliance(step_records: list[dict], summary: SessionSummary | None) -> list
 
 
 def performed_steps(step_records: list[dict], summary: SessionSummary | None) -> set[str]:
-    """Steps the person performed: records with status done; without records, every labelled step."""
+    """Steps the person performed: records with status done; without records, every labelled step its
+    compliance check did not find undone."""
     if step_records:
         return {r["step"] for r in step_records if r["status"] == PERFORMED}
-    return set((summary.steps if summary else {}).keys())
+    return {n for n, st in (summary.steps if summary else {}).items() if st.performed is not False}
 
 
 @dataclass(frozen=True)

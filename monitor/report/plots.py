@@ -15,7 +15,7 @@ import numpy as np
 
 from monitor.measures import schema
 from monitor.measures.face_model import SIDES
-from monitor.measures.summary import SessionSummary
+from monitor.measures.summary import SESSION, SessionSummary
 from monitor.protocol import steps as S
 from monitor.report.axes import outside, place_labels, robust_limits, span_limits
 from monitor.report.clinician import KeyMeasure
@@ -141,9 +141,9 @@ def plot_session(table, title: str = "") -> object:
 def _fatigue_panel(ax, summary: SessionSummary | None, side: str) -> list[float]:
     """One eye's curves; returns the values drawn (empty when there is no curve)."""
     values, drawn = [], False
-    for name, style in zip(S.SUSTAINED_GAZE, ("-o", "-s")):
-        step = summary.step(name) if summary else None
-        curve = step.fatigue_curve(side) if step is not None else None
+    curved = [n for n, st in (summary.steps if summary else {}).items() if n != SESSION and st.fatigue]
+    for name, style in zip(curved, ("-o", "-s", "-^", "-v", "-D")):  # every sustained step with a curve
+        curve = summary.step(name).fatigue_curve(side)
         bins = (curve or {}).get("bins") or {}
         t, y = bins.get("t_s"), bins.get("mm")
         if not (t and y):
@@ -163,12 +163,12 @@ def _fatigue_panel(ax, summary: SessionSummary | None, side: str) -> list[float]
     if drawn:
         ax.legend(fontsize=7, loc="lower left")
     else:
-        _no_data(ax, "no sustained-gaze step\nlong enough for a curve")
+        _no_data(ax, "no sustained step (gaze, upgaze)\nlong enough for a curve")
     return values
 
 
 def draw_fatigue(target, summary: SessionSummary | None) -> list:
-    """Eye opening over each sustained-gaze step, one panel per eye (0.5 s bins, mm; dashed: the
+    """Eye opening over each sustained step (lateral gaze, the ptosis test's upgaze), one panel per eye (0.5 s bins, mm; dashed: the
     step's first 3 s)."""
     axes = target.subplots(1, 2)
     values = [v for ax, side in zip(axes, SIDES) for v in _fatigue_panel(ax, summary, side)]
