@@ -116,7 +116,7 @@ def corpus(workdir: Path, scale: float) -> list[Case]:
              Case("text named .mp4", _write(workdir / "text.mp4", b"not a video\n" * 100), refused),
              Case("one-frame video", write_cv2_video(workdir / "one.mp4", frames[:1]), frozenset({"complete"}), 1),
              Case("photo renamed .mp4", _jpeg(workdir / "photo.mp4", frames[0]), frozenset({"complete"}), 1),
-             Case("huge picture (8000 px)", _huge_png(workdir / "huge.png"), frozenset({"complete"}), 1),
+             Case("huge picture (8000 px)", _huge_png(workdir / "huge.png", frames[0]), frozenset({"complete"}), 1),
              Case("cut video, index at the end", cut(write_cv2_video(workdir / "late.mp4", frames),
                                                      workdir / "late-cut.mp4", 0.5), lost)]
     times = vfr_times(len(frames))
@@ -139,9 +139,10 @@ def _jpeg(path: Path, image: np.ndarray) -> Path:
     return _write(path, cv2.imencode(".jpg", image)[1].tobytes())
 
 
-def _huge_png(path: Path) -> Path:
-    big = np.zeros((8000, 8000, 3), np.uint8)
-    big[:, ::97] = 255
+def _huge_png(path: Path, face: np.ndarray) -> Path:
+    """A face photo enlarged to 8000 px on its long side (downscaled before the wire, analysed as one frame)."""
+    h, w = face.shape[:2]
+    big = cv2.resize(face, (8000, round(8000 * h / w)) if w >= h else (round(8000 * w / h), 8000))
     cv2.imwrite(str(path), big)
     return path
 
