@@ -41,13 +41,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     opts = session_options(args, args.path, cnn_mode="all", realtime=args.realtime, max_seconds=args.max_seconds,
                            step_at=step_at, source_timeout_s=args.source_timeout)
     engine = start_engine_early(opts)
-    try:
-        from monitor.report.text import format_result  # lazy: numba, pyarrow (the measures summary)
-        from monitor.session.run import run_session  # lazy: numba, cv2 and zmq load only for commands that analyse
-    except BaseException:
-        if engine is not None:
-            engine.stop()
-        raise
+    format_result, run_session = load_session_stack(engine)
     age_s = process_age_s()
     try:
         result = run_session(opts, engine)  # stops the engine, however it ends
@@ -77,6 +71,19 @@ def _with_start_up(result, age_s: float | None, out: dict | None = None) -> dict
     if result.first_result_s is not None and age_s is not None:
         out["first_result_s"] = round(age_s + result.first_result_s, 3)
     return out
+
+
+def load_session_stack(engine):
+    """``format_result`` and ``run_session``, imported while an early engine starts; the engine is
+    stopped when the import fails (or is interrupted)."""
+    try:
+        from monitor.report.text import format_result  # lazy: numba, pyarrow (the measures summary)
+        from monitor.session.run import run_session  # lazy: numba, cv2 and zmq load only for commands that analyse
+    except BaseException:
+        if engine is not None:
+            engine.stop()
+        raise
+    return format_result, run_session
 
 
 def start_engine_early(opts):

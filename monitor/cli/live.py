@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engines import assets
 from monitor import DISCLAIMER
-from monitor.cli.analyze import start_engine_early
+from monitor.cli.analyze import load_session_stack, start_engine_early
 from monitor.cli.common import add_session_args, positive_float, session_options
 from monitor.errors import SessionIncomplete, SourceError
 from monitor.report.numbers import fmt
@@ -145,13 +145,7 @@ def run_live(args: argparse.Namespace) -> int:
               file=sys.stderr)
     print(DISCLAIMER, file=sys.stderr)
     engine = start_engine_early(opts)
-    try:
-        from monitor.report.text import format_result  # lazy: numba, pyarrow (the measures summary)
-        from monitor.session.run import run_session  # lazy: numba, cv2 and zmq load only for commands that analyse
-    except BaseException:
-        if engine is not None:
-            engine.stop()
-        raise
+    format_result, run_session = load_session_stack(engine)
     try:
         result = run_session(opts, engine)  # stops the engine, however it ends
     except SessionIncomplete:

@@ -90,11 +90,7 @@ class LocalEngine:
             # still starting (e.g. started early for a source then refused): it has served no frame
             # and may not listen for STOP yet, so it is ended at once
             self.proc.terminate()
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            _wait_or_kill(self.proc, timeout_s)
         if self.alive():
             ctx = zmq.Context.instance()
             s = ctx.socket(zmq.PUSH)
@@ -106,11 +102,7 @@ class LocalEngine:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 self.proc.terminate()
-                try:
-                    self.proc.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+                _wait_or_kill(self.proc, timeout_s)
         self._log.close()
         if self._log_home is not None and self.log_path.exists():
             shutil.copyfile(self.log_path, self._log_home)
@@ -122,3 +114,12 @@ class LocalEngine:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _wait_or_kill(proc: subprocess.Popen, timeout_s: float) -> None:
+    """Wait for a process asked to end; kill it when it has not ended after ``timeout_s``."""
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
