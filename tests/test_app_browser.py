@@ -50,13 +50,14 @@ def app(tmp_path, sample_video):
 def _open(page, url: str) -> None:
     """Load the app (the MJPEG preview never finishes loading, so wait for the UI instead)."""
     page.goto(url, wait_until="domcontentloaded")
-    page.locator("#start").wait_for(timeout=30_000)
+    page.locator("#start").wait_for(timeout=90_000)
 
 
 def _browser(p, extra=()):
     return p.chromium.launch(executable_path=CHROMIUM, args=FLAGS + list(extra), headless=True)
 
 
+@pytest.mark.timeout(600)  # waits below are generous for a busy machine; they bound a hang, not a speed
 def test_short_protocol_from_start_to_review(app):
     core, url = app
     with sync_api.sync_playwright() as p:
@@ -70,7 +71,7 @@ def test_short_protocol_from_start_to_review(app):
         page.locator("#start").click()
         # the instructions change as the protocol runs: collect the steps the page shows
         seen, shown_prompts = [], set()
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             status = page.locator("#step-status")
             if status.count():
@@ -88,7 +89,7 @@ def test_short_protocol_from_start_to_review(app):
         # the live preview is a real MJPEG stream of the analysed frames
         assert page.evaluate("document.getElementById('live-preview').naturalWidth") == 640
         # the results tab opens by itself with this session
-        sync_api.expect(page.locator("#results-text")).to_contain_text("Session ", timeout=30_000)
+        sync_api.expect(page.locator("#results-text")).to_contain_text("Session ", timeout=120_000)
         sid = core.check.session_id
         text = page.locator("#results-text").inner_text()
         assert sid in text and "patient-7" in text and "Eye opening, left" in text
@@ -145,6 +146,7 @@ def _fake_camera_file(sample_video, dest: Path, frames: int = 150) -> Path:
     return dest
 
 
+@pytest.mark.timeout(600)
 def test_browser_camera_feeds_the_pipeline_over_webrtc(app, tmp_path, sample_video):
     core, url = app
     fake = _fake_camera_file(sample_video, tmp_path / "camera.y4m")
@@ -153,15 +155,15 @@ def test_browser_camera_feeds_the_pipeline_over_webrtc(app, tmp_path, sample_vid
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         _open(page, url)
         page.locator("#fm-cam-connect").click()
-        page.locator("#fm-cam-status").get_by_text("connected").wait_for(timeout=20_000)
-        deadline = time.monotonic() + 20
+        page.locator("#fm-cam-status").get_by_text("connected").wait_for(timeout=60_000)
+        deadline = time.monotonic() + 60
         while core.browser_feed.pushed < 30 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert core.browser_feed.pushed >= 30
         page.get_by_label("browser camera").check()
         page.locator("#keep-video input").check()  # this session opts in to keeping its raw video
         page.locator("#start").click()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline and (core.check is None or core.check.snapshot().frames < 60):
             time.sleep(0.5)
         snap = core.check.snapshot()
