@@ -188,7 +188,9 @@ def test_broker_restart_mid_session_loses_no_frame_and_keeps_its_engines(tmp_pat
         thread.start()
         restarted = time.monotonic()
         while len(broker.engines) < 2:
-            assert time.monotonic() - restarted < 5, "the engines did not come back within 5 s"
+            # a few seconds when idle (heartbeats every second); the wide bound only catches engines that
+            # never come back (the old ones sat in back-off without heartbeats and were dropped)
+            assert time.monotonic() - restarted < 30, "the engines did not come back"
             time.sleep(0.1)
         time.sleep(4)
         assert len(broker.engines) == 2 and broker.stats.engines_lost == 0  # and they stay
