@@ -15,4 +15,5 @@ if ! command -v chromium >/dev/null 2>&1; then
       >/tmp/facemonitor-apt.log 2>&1 || echo "could not install chromium (see /tmp/facemonitor-apt.log); browser tests will skip" >&2
   fi
 fi
-exec .venv/bin/python -m pytest -q "$@"
+# one worker per core (-n auto), each test file on one worker so its module fixtures are made once
+exec .venv/bin/python -m pytest -q -n auto --dist loadfile "$@"
