@@ -245,3 +245,14 @@ def test_an_older_store_gains_the_step_compliance_columns(tmp_path):
         assert store.steps(sid)[0] == {"idx": 0, "step": S.EYES_CLOSED, "status": "not_performed", "started_s": 0.0,
                                        "ended_s": 8.0, "counted_s": 8.0, "attempts": 1, "quality_lost_s": 0.0,
                                        "performed": False, "reason": "open"}
+
+
+@pytest.mark.fast
+def test_an_eye_opening_withheld_by_the_gates_is_judged_by_the_closed_flags_or_not_at_all():
+    withheld = dict(OPEN, eye_aperture_raw_left_mm=float("nan"), eye_aperture_raw_right_mm=float("nan"))
+    by_flags = check_step(S.RIGHT_EYE_CLOSED, dict(withheld, eye_closed_right=1.0, eye_closed_left=0.0), OPEN, {})
+    assert by_flags.performed is True and "withheld" in by_flags.reason and "None" not in by_flags.reason
+    wrong = check_step(S.RIGHT_EYE_CLOSED, dict(withheld, eye_closed_right=0.0, eye_closed_left=1.0), OPEN, {})
+    assert wrong.performed is False and "None" not in wrong.reason
+    blind = {k: v for k, v in withheld.items() if not k.startswith("eye_closed_")}
+    assert check_step(S.EYES_CLOSED, blind, OPEN, {}).performed is None  # nothing to judge by: not checked

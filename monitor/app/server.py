@@ -41,6 +41,7 @@ BOUNDARY = "frame"
 log = logging.getLogger(__name__)
 UPLOAD_MAX_BYTES = 16 << 20     # one file the page takes (Gradio's max_file_size)
 UPLOAD_FRAMING_BYTES = 64 << 10  # the multipart framing around it
+UPLOAD_REQUEST_FILES = 9  # files one request may carry: a photo set's eight poses and its manifest
 # the Gradio components a browser can send files through
 FILE_COMPONENTS = ("File", "Files", "Image", "ImageEditor", "Sketchpad", "Paint", "ImageMask", "Video", "Audio",
                    "UploadButton", "Gallery", "Model3D", "MultimodalTextbox", "ImageSlider", "SimpleImage")
@@ -99,7 +100,8 @@ def build_http_app(core, blocks, credentials: tuple[str, str] | None, head: str 
     takes_files = page_takes_files(blocks)
     app = gr.mount_gradio_app(app, blocks, path="/", allowed_paths=[], show_error=True, head=head,
                               max_file_size=UPLOAD_MAX_BYTES)
-    limits = Limits(upload_bytes=UPLOAD_MAX_BYTES + UPLOAD_FRAMING_BYTES if takes_files else 0)
+    # the Photos tab sends a whole set (the eight poses and a manifest) in one request
+    limits = Limits(upload_bytes=UPLOAD_REQUEST_FILES * UPLOAD_MAX_BYTES + UPLOAD_FRAMING_BYTES if takes_files else 0)
     app.add_middleware(GuardMiddleware, hosts=hosts or HostPolicy(), limits=limits)  # outermost: runs first
     return app
 

@@ -80,9 +80,18 @@ def _eye(values: Mapping, neutral: Mapping | None, side: str) -> dict:
     limit = max(CLOSED_MM, CLOSED_OF_NEUTRAL * rest) if math.isfinite(rest) else CLOSED_MM
     closed = (math.isfinite(closed_share) and closed_share >= CLOSED_FRACTION) or \
         (math.isfinite(fissure) and fissure <= limit)
-    open_ = not closed and math.isfinite(fissure) and fissure >= OPEN_OF_NEUTRAL * (rest if math.isfinite(rest) else 8.0)
+    if math.isfinite(fissure):
+        open_ = not closed and fissure >= OPEN_OF_NEUTRAL * (rest if math.isfinite(rest) else 8.0)
+    else:  # the opening was withheld (a gate refused the frames): the eye's closed flags alone
+        open_ = not closed and math.isfinite(closed_share) and closed_share < 1.0 - CLOSED_FRACTION
     return {"fissure_mm": _round(fissure), "neutral_mm": _round(rest), "closed_share": _round(closed_share),
-            "closed_limit_mm": round(limit, 2), "closed": closed, "open": open_}
+            "closed_limit_mm": round(limit, 2), "closed": closed, "open": open_,
+            "judged": math.isfinite(fissure) or math.isfinite(closed_share)}
+
+
+def _mm(eye: dict) -> str:
+    """An eye's opening for a reason line: its value in mm, or that it was withheld."""
+    return "withheld" if eye["fissure_mm"] is None else f"{eye['fissure_mm']} mm"
 
 
 def _round(v: float, nd: int = 3) -> float | None:
@@ -94,9 +103,11 @@ def _closure(check: StepCheck, values: Mapping, neutral: Mapping | None) -> Comp
     shows the effort). One eye: that eye closed, or narrowed by CLOSING_MM from neutral, while the
     other stays open."""
     eyes = {s: _eye(values, neutral, s) for s in SIDES}
+    if not all(e["judged"] for e in eyes.values()):
+        return Compliance(None, "not checked: the eye opening was withheld in this step", {"eyes": eyes})
     if check.kind == CheckKind.BOTH_CLOSED:
         ok = any(e["closed"] for e in eyes.values())
-        shut = ", ".join(f"{s} {e['fissure_mm']} mm" for s, e in eyes.items())
+        shut = ", ".join(f"{s} {_mm(e)}" for s, e in eyes.items())
         return Compliance(ok, f"{'' if ok else 'not '}closed: eye opening {shut} "
                               f"(closed at ≤ {eyes['left']['closed_limit_mm']} / {eyes['right']['closed_limit_mm']} mm)",
                           {"eyes": eyes})
@@ -104,10 +115,10 @@ def _closure(check: StepCheck, values: Mapping, neutral: Mapping | None) -> Comp
     shut, kept = eyes[check.side], eyes[other]
     narrowed = (shut["neutral_mm"] or math.nan) - (shut["fissure_mm"] or math.nan)
     if (shut["closed"] or narrowed >= CLOSING_MM) and kept["open"]:
-        return Compliance(True, f"the {check.side} eye closed ({shut['fissure_mm']} mm), the {other} open "
-                                f"({kept['fissure_mm']} mm)", {"eyes": eyes})
-    why = f"the {other} eye closed too ({kept['fissure_mm']} mm)" if not kept["open"] else \
-        f"the {check.side} eye is open ({shut['fissure_mm']} mm)"
+        return Compliance(True, f"the {check.side} eye closed ({_mm(shut)}), the {other} open "
+                                f"({_mm(kept)})", {"eyes": eyes})
+    why = f"the {other} eye closed too ({_mm(kept)})" if not kept["open"] else \
+        f"the {check.side} eye is open ({_mm(shut)})"
     return Compliance(False, why, {"eyes": eyes})
 
 
