@@ -256,3 +256,12 @@ def test_an_eye_opening_withheld_by_the_gates_is_judged_by_the_closed_flags_or_n
     assert wrong.performed is False and "None" not in wrong.reason
     blind = {k: v for k, v in withheld.items() if not k.startswith("eye_closed_")}
     assert check_step(S.EYES_CLOSED, blind, OPEN, {}).performed is None  # nothing to judge by: not checked
+
+
+@pytest.mark.fast
+def test_a_pose_photographed_but_not_performed_is_named_so_not_as_a_missing_photo():
+    from monitor.measures.palsy import eface
+
+    ef = eface({S.NEUTRAL: OPEN}, undone=frozenset({S.SHOWING_TEETH}))
+    assert ef["missing_poses"]["dynamic:oral_commissure_with_smile"] == "smile, not performed"
+    assert ef["missing_poses"]["dynamic:brow_elevation"] == "brow_raise"  # truly absent

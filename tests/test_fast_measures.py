@@ -151,6 +151,8 @@ def test_a_good_frame_passes_and_each_problem_is_named():
     assert _quality_of(img, covered).problems == ("eyes_covered",)
     assert _quality_of(img, covered, eyes_should_be_open=False).ok  # an eyes-closed step
     assert _quality_of(img, dict(row, face=False)).problems == ("no_face",)
+    # a mesh the plausibility gates refused is not a face to count time on
+    assert _quality_of(img, dict(row, gate_status="ipd_implausible")).problems == ("no_face",)
 
 
 def test_a_face_at_the_edge_is_cut_off_and_a_face_filling_the_frame_is_too_close():

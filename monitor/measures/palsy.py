@@ -80,11 +80,13 @@ def _ocular_synkinesis(per_step: dict[str, dict], rest: dict) -> float | None:
     return min(scores) if scores else None
 
 
-def _missing_poses(per_step: dict[str, dict]) -> dict[str, str]:
-    """Each item left out for want of a pose → the photo-set pose(s) it needs."""
+def _missing_poses(per_step: dict[str, dict], undone: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Each item left out for want of a pose → the photo-set pose(s) it needs; a pose that is there
+    but was not performed (``undone``, the step compliance check) is named as such."""
     def name(step: str) -> str:
         pose = P.pose_for_step(step)
-        return pose.name if pose else step
+        label = pose.name if pose else step
+        return f"{label}, not performed" if step in undone else label
 
     out = {f"dynamic:{item}": name(step) for item, step, *_ in DYNAMIC_ITEMS if step not in per_step}
     if not any(s in per_step for s in OCULAR_SYNKINESIS_STEPS):
@@ -102,7 +104,8 @@ def noise_floor(stem: str, unit: str, noise: dict[str, float] | None) -> float:
     return max([MOVEMENT_NOISE[unit]] + [NOISE_K * v for v in sds])
 
 
-def eface(per_step: dict[str, dict], noise: dict[str, float] | None = None) -> dict | None:
+def eface(per_step: dict[str, dict], noise: dict[str, float] | None = None,
+          undone: frozenset[str] = frozenset()) -> dict | None:
     """eFace-style items and sub-scores from per-step medians, from the steps present; None without
     a neutral step (rest). ``noise``: the neutral window's noise per column (robust SD), which raises
     the floor below which a movement item is None. ``from_steps`` lists the steps used,
@@ -151,7 +154,7 @@ def eface(per_step: dict[str, dict], noise: dict[str, float] | None = None) -> d
         "items": {k: None if v is None else round(v, 1) for k, v in items.items()},
         "not_measured": list(NOT_MEASURED),
         "from_steps": [s for s in (S.NEUTRAL, *(i[1] for i in DYNAMIC_ITEMS), S.WHISTLING) if s in per_step],
-        "missing_poses": _missing_poses(per_step),
+        "missing_poses": _missing_poses(per_step, undone),
         "below_noise": below,
     }
 

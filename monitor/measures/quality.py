@@ -107,6 +107,8 @@ def assess(row: dict, light: FaceLight | None, landmarks_px: np.ndarray | None, 
     faces = int(row.get("faces") or 0)
     if not row.get("face") or faces == 0 or landmarks_px is None:
         return Quality(("no_face",))
+    if row.get("gate_status") not in (None, "ok", "pose"):  # a mesh the plausibility gates refused (not on a face)
+        return Quality(("no_face",))
     problems: list[str] = []
     if faces > 1:
         problems.append("several_faces")

@@ -258,7 +258,7 @@ def summarize(table: pa.Table, baseline: dict | None = None, still: bool = False
     verdicts, noise = step_compliance(table, wins, bs, sustained)
     graded = {n: v for n, v in per_step.items() if n not in verdicts or verdicts[n].performed is not False}
     dynamic = dynamic_asymmetry(graded, neutral) if neutral else {}
-    grades = eface(graded, noise)
+    grades = eface(graded, noise, frozenset(per_step) - frozenset(graded))
     vs_baseline = None
     if baseline and neutral:
         vs_baseline = {

@@ -190,7 +190,7 @@ STEP_LIBRARY: dict[str, ProtocolStep] = {s.step: s for s in (
     # the ptosis fatigability test (not part of the study's protocol)
     ProtocolStep(S.PTOSIS_UPGAZE, "Look up and hold",
                  "Without moving your head, look up at the top edge of the screen and keep looking up, eyes wide "
-                 "open, for as long as the timer runs (up to a minute). It may stop early.",
+                 "open, for as long as the timer runs (one minute).",
                  PTOSIS_MAX_S, continuous=True, sustained=True, stop_drop_mm=PTOSIS_STOP_DROP_MM),
     ProtocolStep(S.PTOSIS_REST, "Rest your eyes", "Close your eyes gently and rest them.", 20),
     ProtocolStep(S.PTOSIS_RETEST, "Look up again", "Look up at the top edge of the screen again, eyes wide open.", 5,

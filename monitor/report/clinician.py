@@ -46,7 +46,8 @@ def compliance(step_records: list[dict], summary: SessionSummary | None) -> list
         return [ComplianceRow(int(r.get("idx", i)) + 1, r["step"], r["status"], r.get("counted_s"), r.get("attempts"),
                               r.get("quality_lost_s"), steps[r["step"]].frames if r["step"] in steps else 0)
                 for i, r in enumerate(step_records)]
-    return [ComplianceRow(i, name, "labelled", None, None, None, st.frames)
+    return [ComplianceRow(i, name, "not_performed" if st.performed is False else "labelled", None, None, None,
+                          st.frames)
             for i, (name, st) in enumerate(steps.items(), 1) if name != "session"]
 
 

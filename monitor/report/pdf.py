@@ -103,8 +103,9 @@ def page_compliance(data: ReportData, number: int, total: int):
         f"Frames: {row.frames}, {row.frames_with_face} with a face ({_num(100 * (s.face_fraction or 0) if s else None, 0)} %)"
         f"    Status: {row.status}    {base}",
         f"Steps performed: {done} of {len(data.compliance)} recorded (status 'done'); figures on later pages use "
-        "performed steps only." if any(r.status != "labelled" for r in data.compliance) else
-        "No step records (a labelled recording): every labelled step counts as performed."])
+        "performed steps only." if any(r.status not in ("labelled", "not_performed") for r in data.compliance) else
+        "No step records (a labelled recording or photo set): a labelled step counts as performed unless its "
+        "compliance check found it undone (not performed)."])
     header = ["#", "step", "status", "counted (s)", "attempts", "quality lost (s)", "frames analysed"]
     rows = [[str(r.number), r.step.replace("_", " "), r.status.replace("_", " "), _num(r.counted_s),
              "–" if r.attempts is None else str(r.attempts), _num(r.quality_lost_s), str(r.frames)]

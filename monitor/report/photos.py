@@ -48,7 +48,7 @@ def eface_lines(summary: SessionSummary) -> list[str]:
     for item, v in ef["items"].items():
         lines.append(f"  {item:<40} {fmt(v):>6}")
     for item, pose in (ef.get("missing_poses") or {}).items():
-        lines.append(f"  {item:<40}      — (no {pose} photo)")
+        lines.append(f"  {item:<40}      — ({pose if pose.endswith('not performed') else f'no {pose} photo'})")
     hb = palsy.get("house_brackmann_estimate")
     if hb:
         lines.append(f"House–Brackmann estimate: grade {hb['roman']} (movement {fmt(hb['movement_mean_pct'], '%')}, "

@@ -22,7 +22,8 @@ def step_rows(steps: dict[str, StepSummary], spans: list[dict] | None = None) ->
     for span in plan:
         measured = steps.get(span["step"])
         frames = measured.frames if measured else 0
-        status = span.get("status") or ("measured" if frames else "no frames")
+        status = span.get("status") or ("no frames" if not frames else
+                                        "not_performed" if measured.performed is False else "measured")
         rows.append({"step": span["step"], "status": status, "start_s": span.get("start_s"),
                      "end_s": span.get("end_s"), "frames": frames,
                      **{col: (measured.medians.get(col) if measured else None) for col, _ in STEP_MEASURES}})
