@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DEFAULT_IRIS_MM = 11.7
+IRIS_MM_RANGE = (9.0, 14.0)  # adult horizontal visible iris diameters, widely (the options accept these)
 
 
 @dataclass

@@ -12,6 +12,9 @@ from monitor.cli.common import add_session_args, positive_float, session_options
 from monitor.errors import SessionIncomplete, UsageError
 from monitor.protocol.steps import read_steps
 
+# below the engine's stream idle expiry (--stream-idle-s, default 60 s), so a waiting session keeps its stream
+MAX_SOURCE_TIMEOUT_S = 50.0
+
 
 def add_parser(sub) -> None:
     a = sub.add_parser("analyze", help="analyse a video file or stream into a session")
@@ -31,8 +34,9 @@ def add_parser(sub) -> None:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    if not args.source_timeout > 0:
-        raise UsageError(f"--source-timeout must be above 0 seconds, not {args.source_timeout}")
+    if not 0 < args.source_timeout <= MAX_SOURCE_TIMEOUT_S:
+        raise UsageError(f"--source-timeout must be above 0 and at most {MAX_SOURCE_TIMEOUT_S:.0f} seconds "
+                         f"(the engine closes a stream idle for 60 s), not {args.source_timeout}")
     if args.photo_set is not None:
         return run_photo_set_command(args)
     if args.path is None:

@@ -8,6 +8,7 @@ import math
 import re
 from pathlib import Path
 
+from calibration.scale import IRIS_MM_RANGE
 from engines.base import check_backend
 from monitor.engine.options import CnnOptions
 from monitor.errors import UsageError
@@ -15,7 +16,6 @@ from monitor.session.options import SessionOptions
 from monitor.store.people import check_person
 
 # the horizontal visible iris diameter of adults lies within about 10-13 mm; a value outside 9-14 mm is a typo
-IRIS_MM_RANGE = (9.0, 14.0)
 
 
 class OneLineParser(argparse.ArgumentParser):

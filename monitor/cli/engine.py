@@ -28,8 +28,8 @@ def add_parser(sub) -> None:
                    help="serve a broker's engine endpoint (tcp://host:5556) instead of binding")
     e.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
     e.add_argument("--max-streams", type=positive_int, default=32, help="streams open at once; more are refused (default 32)")
-    e.add_argument("--stream-idle-s", type=positive_float, default=30.0,
-                   help="close a stream after this many seconds without a frame (default 30)")
+    e.add_argument("--stream-idle-s", type=positive_float, default=60.0,
+                   help="close a stream after this many seconds without a frame (default 60)")
     e.add_argument("--max-pixels", type=positive_int, default=EngineLimits.max_pixels,
                    help="largest frame, height x width, accepted (default 4096x4096)")
     add_cnn_args(e)

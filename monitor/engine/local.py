@@ -37,6 +37,7 @@ class LocalEngine:
         self._log = open(self.log_path, "ab")
         self._log_home: Path | None = None  # where the log goes when the engine stops (keep_log_in)
         self._ready = False  # answered a PING
+        self._failed = False  # failed to start (wait_ready's error names its log)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env=env, start_new_session=True)
@@ -52,6 +53,7 @@ class LocalEngine:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.alive():
+                self._failed = True
                 raise EngineError(f"engine process exited with code {self.proc.returncode} while starting; "
                                   f"see {self.log_path}: {self.log_tail()}")
             try:
@@ -60,6 +62,7 @@ class LocalEngine:
                 continue
             self._ready = True
             return pong
+        self._failed = True
         raise EngineError(f"engine did not start within {timeout_s:.0f} s; see {self.log_path}")
 
     def keep_log_in(self, log_dir: Path) -> None:
@@ -105,8 +108,13 @@ class LocalEngine:
                 _wait_or_kill(self.proc, timeout_s)
         self._log.close()
         if self._log_home is not None and self.log_path.exists():
-            shutil.copyfile(self.log_path, self._log_home)
-            self.log_path, self._log_home = self._log_home, None
+            try:
+                shutil.copyfile(self.log_path, self._log_home)
+                self.log_path, self._log_home = self._log_home, None
+            except OSError:  # (e.g. a full disk) the log stays in the private folder, kept below
+                pass
+        if self.log_path.parent == self._dir and self._failed:
+            return  # an engine that failed to start keeps its log where its error message points
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> "LocalEngine":

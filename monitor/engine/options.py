@@ -33,7 +33,8 @@ class EngineLimits:
     """What one engine takes on, so no client (or stream of clients) can exhaust it (docs/engines.md)."""
 
     max_streams: int = 32  # streams open at once; a new one beyond this is refused with a reason
-    stream_idle_s: float = 30.0  # a stream with no message for this long is closed and its runner freed
+    stream_idle_s: float = 60.0  # a stream with no message for this long is closed and its runner freed
+    # (longer than any client waits for its source: analyze --source-timeout is at most 50 s)
     max_pixels: int = DEFAULT_MAX_PIXELS  # height × width of one frame, checked from the header before decoding
     max_queued: int = 8  # messages waiting per stream (a client keeps at most 3 in flight)
 
@@ -50,7 +51,3 @@ class EngineLimits:
     def max_message_bytes(self) -> int:
         """The whole message: header plus pixels."""
         return self.max_part_bytes + 4096
-
-    def args(self) -> list[str]:
-        return ["--max-streams", str(self.max_streams), "--stream-idle-s", str(self.stream_idle_s),
-                "--max-pixels", str(self.max_pixels)]

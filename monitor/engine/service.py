@@ -125,6 +125,7 @@ class EngineService:
         self.clips = None  # monitor.cnn.live.ClipEngine once loaded
         self.card = None
         self._running = False
+        self._stop_requested = False  # a stop before serving (e.g. SIGTERM during warm-up) is kept
         self._data: zmq.Socket | None = None
         self._control: zmq.Socket | None = None
 
@@ -353,7 +354,7 @@ class EngineService:
         return replies
 
     def close_streams(self) -> None:
-        """Free every stream's runner, the spare and the clip model."""
+        """Free every stream's runner, the idle pool's and the clip model."""
         for sid in list(self.streams):
             self._end_stream(sid)
         for runner, _ in self._idle:
@@ -381,7 +382,12 @@ class EngineService:
                 data.send_multipart([parts[0], *reply.parts()], copy=False)
 
     def stop(self) -> None:
+        self._stop_requested = True
         self._running = False
+
+    def start_running(self) -> None:
+        """Enter the serving loop's state, unless a stop was asked for already (then it stays stopped)."""
+        self._running = not self._stop_requested
 
     def open(self) -> None:
         """Bind the sockets (done first, so a bad endpoint fails before the model loads)."""
@@ -420,7 +426,7 @@ class EngineService:
             poller.register(control, zmq.POLLIN)
         if ready is not None:
             ready()
-        self._running = True
+        self.start_running()
         try:
             while self._running:
                 events = dict(poller.poll(0 if self.queues else 200))

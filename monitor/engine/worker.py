@@ -91,7 +91,7 @@ class EngineWorker:
 
     def serve(self, ready=None) -> None:
         svc = self.service
-        svc._running = True
+        svc.start_running()
         self._connect()
         if ready is not None:
             ready()

@@ -13,13 +13,14 @@ import os
 import time
 from dataclasses import replace
 
+from calibration.scale import IRIS_MM_RANGE
 from engines import BackendUnavailable, create_runner
 from monitor.capture.photo_set import PhotoSet, read_photos
 from monitor.capture.sources import SourceSpec, open_capture, parse_source
 from monitor.capture.still import PHOTO_SET_FPS, StillImage
 from monitor.engine.local import LocalEngine
 from monitor.engine.options import CnnOptions
-from monitor.errors import EngineError, SessionIncomplete, UsageError
+from monitor.errors import EngineError, SessionIncomplete, StoreError, UsageError
 from monitor.protocol.run import StepRecord
 from monitor.session.loop import SessionLoop
 from monitor.session.options import Mode, SessionOptions
@@ -101,7 +102,8 @@ def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: Ph
             check_backend(opts.backend)
             if opts.iris_mm is None and opts.person:  # the person's own iris diameter, when known
                 known = store.latest_baseline(opts.person)
-                opts = replace(opts, iris_mm=known.iris_mm if known else None)
+                lo, hi = IRIS_MM_RANGE  # a baseline saved before the range was checked may lie outside it
+                opts = replace(opts, iris_mm=known.iris_mm if known and lo <= known.iris_mm <= hi else None)
             engine = LocalEngine(opts.backend, opts.iris_mm, log_dir=store.logs_dir,
                                  extra_args=opts.cnn.args() if opts.cnn else None)
             client = EngineClient(engine.endpoint, window=opts.window)
@@ -123,7 +125,10 @@ def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: Ph
         if status == "complete" and opts.mode.still and (error := _faceless(faces, photos)):
             status = "incomplete"
         if photos is not None:  # the Review tab's step table: one row per pose
-            store.save_steps(loop.sid, photo_steps(photos, faces))
+            try:
+                store.save_steps(loop.sid, photo_steps(photos, faces))
+            except StoreError as e:  # (a full disk) the session still ends, incomplete, with what is on disk
+                status, error = "incomplete", "; ".join(x for x in (error, str(e)) if x)
         try:
             result = loop.finish(status, error)
         except SessionIncomplete as e:

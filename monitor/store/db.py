@@ -443,7 +443,7 @@ class Store:
             p = getattr(r, "performed", None)
             return None if p is None else int(bool(p))
 
-        with self.db:
+        with writing("save the session's steps"), self.db:
             self.db.execute("DELETE FROM session_steps WHERE session_id=?", (session_id,))
             self.db.executemany(
                 "INSERT INTO session_steps (session_id, idx, step, status, started_s, ended_s, counted_s, attempts,"
