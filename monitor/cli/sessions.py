@@ -62,7 +62,7 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"{'id':<23} {'status':<10} {'frames':>6} {'face':>6} {'fps':>6}  source")
         for r in rows:
             print(f"{r.id:<23} {r.status:<10} {r.frames:>6} {r.frames_with_face:>6} "
-                  f"{(r.processing_fps or 0):>6.1f}  {r.source}")
+                  f"{fmt(r.processing_fps):>6}  {r.source}")  # photos have no frame rate: –
         return 0
 
 
@@ -121,7 +121,7 @@ def _face_span_s(table, start_s: float | None, end_s: float | None) -> float:
     """Seconds from the first to the last frame with a face in [start_s, end_s]."""
     t = [ti for ti, face in zip(table.column("t_s").to_pylist(), table.column("face").to_pylist())
          if face and (start_s is None or ti >= start_s) and (end_s is None or ti <= end_s)]
-    return t[-1] - t[0] if len(t) >= 2 else 0.0
+    return max(t) - min(t) if len(t) >= 2 else 0.0
 
 
 def run_fatigue(args: argparse.Namespace) -> int:

@@ -113,6 +113,7 @@ def fatigue_for_window(table: pa.Table, mask: np.ndarray) -> dict | None:
 def fatigue_between(table: pa.Table, start_s: float | None = None, end_s: float | None = None) -> dict | None:
     """Fatigue curves over a chosen stretch [start_s, end_s] of a recorded series (frames with a
     face); None when that stretch is shorter than MIN_FATIGUE_S."""
+    table = table.sort_by([("t_s", "ascending")])  # rows in time order, however they reached the store
     t = _col(table, "t_s")
     mask = _col(table, "face", bool) & (t >= (-np.inf if start_s is None else start_s)) \
         & (t <= (np.inf if end_s is None else end_s))
