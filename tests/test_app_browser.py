@@ -168,7 +168,8 @@ def test_browser_camera_feeds_the_pipeline_over_webrtc(app, tmp_path, sample_vid
             time.sleep(0.5)
         snap = core.check.snapshot()
         assert snap.frames >= 60, snap
-        assert snap.latest.get("face") and snap.latest["image_width"] == 640
+        # 640 px wide as sent; WebRTC lowers the resolution when the machine is busy (480, 320, …)
+        assert snap.latest.get("face") and 160 <= snap.latest["image_width"] <= 640
         _shot(page, "5-browser-camera")
         page.locator("#stop").click()
         assert core.check.join(30)

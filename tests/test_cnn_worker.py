@@ -73,6 +73,12 @@ def test_live_clips_run_in_a_lowest_priority_process_and_its_death_costs_only_cl
         assert os.getpriority(os.PRIO_PROCESS, pid) == 19
         if hasattr(os, "SCHED_IDLE"):
             assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+            # from here on the answers are checked, not the priority: on a machine kept busy by other
+            # jobs an idle-class process gets no CPU at all (by design), so the test lifts it back
+            try:
+                os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+            except PermissionError:
+                pass
         assert not runner.is_active  # the model lives in the clip process only
         outs = []
         for f in range(8):

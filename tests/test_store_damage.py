@@ -250,3 +250,30 @@ def test_disk_full_mid_session_ends_incomplete_with_what_is_on_disk(tmp_path, sa
             row = store.get_session(listed["id"])
             assert row.status == "incomplete" and (row.frames, row.frames_with_face) == on_disk(store, row.id)
         assert integrity_ok(root)
+
+
+def _open_and_report(root: str, q) -> None:
+    from monitor.store.db import Store
+
+    try:
+        with Store(Path(root)) as s:
+            q.put(("ok", s.read_only))
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        q.put(("error", repr(e)))
+
+
+@pytest.mark.timeout(180)
+def test_processes_opening_one_new_store_at_once_all_get_it_writable(tmp_path):
+    # two commands setting up one new store race for SQLite's lock and for the added columns; a
+    # locked or already-altered database is busy, never read-only (read-only is for a full disk)
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    for i in range(4):
+        q = ctx.Queue()
+        procs = [ctx.Process(target=_open_and_report, args=(str(tmp_path / f"s{i}"), q)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        assert [q.get(timeout=5) for _ in procs] == [("ok", False)] * 4

@@ -128,6 +128,7 @@ SESSION_COLUMNS_ADDED = (("protocol", "TEXT"), ("protocol_status", "TEXT"), ("vi
 # step records: whether the frames showed what the step asked (1/0, NULL when not checked) and why
 STEP_COLUMNS_ADDED = (("performed", "INTEGER"), ("reason", "TEXT"))
 MAX_NOTE_CHARS = 10_000
+LOCKED_RETRIES = 40  # opening a store another process is setting up: about 40 s of tries at most
 STATUSES = ("running", "complete", "incomplete", "failed")
 # disk space set aside in each running session's folder and freed when it ends, so that the end of a
 # session can still be recorded (and its series merged when small) after the disk filled up
@@ -193,8 +194,7 @@ class Store:
             raise StoreError(f"cannot open the store at {self.root}: {e}") from None
         self.read_only = False  # True when only reading was possible (a full disk): writes fail, reads work
         try:
-            check_schema(self.db, path, self.root)
-            self._prepare()
+            self._check_and_prepare(path)
         except (OSError, sqlite3.Error, StoreError) as e:
             self.db.close()
             if isinstance(e, StoreError):
@@ -205,6 +205,22 @@ class Store:
             log.warning("the store at %s is read-only for now: %s", self.root, e)
             return
         self.recover_stale()
+
+    def _check_and_prepare(self, path: Path) -> None:
+        """check_schema and _prepare, tried again while another process holds the database's lock
+        (two commands creating one new store at once: switching it to WAL needs the lock); a locked
+        database is busy, not read-only."""
+        for attempt in range(LOCKED_RETRIES):
+            try:
+                check_schema(self.db, path, self.root)
+                self._prepare()
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                if attempt == LOCKED_RETRIES - 1:
+                    raise StoreError(f"the store at {self.root} stayed locked by another process: {e}") from None
+                time.sleep(0.05 * (attempt + 1))
 
     def _open_read_only(self, path: Path, cause: BaseException) -> sqlite3.Connection:
         """The database opened for reading only, when it cannot be opened for writing (no room for SQLite's
@@ -235,14 +251,19 @@ class Store:
         if not {"sessions", "events", "baselines", "people", "session_steps", "notes", "clip_outputs",
                 "events_session", "baselines_person", "notes_session"} <= tables:
             self.db.executescript(SCHEMA)
-        have = {r[1] for r in self.db.execute("PRAGMA table_info(sessions)")}
-        for name, sql_type in SESSION_COLUMNS_ADDED:
-            if name not in have:
-                self.db.execute(f"ALTER TABLE sessions ADD COLUMN {name} {sql_type}")
-        have_steps = {r[1] for r in self.db.execute("PRAGMA table_info(session_steps)")}
-        for name, sql_type in STEP_COLUMNS_ADDED:
-            if name not in have_steps:
-                self.db.execute(f"ALTER TABLE session_steps ADD COLUMN {name} {sql_type}")
+        for table, added in (("sessions", SESSION_COLUMNS_ADDED), ("session_steps", STEP_COLUMNS_ADDED)):
+            have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            for name, sql_type in added:
+                if name not in have:
+                    self._add_column(table, name, sql_type)
+
+    def _add_column(self, table: str, name: str, sql_type: str) -> None:
+        """Add a column an older store lacks; another process adding it at the same moment is fine."""
+        try:
+            self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+        except sqlite3.OperationalError as e:
+            if "duplicate column name" not in str(e):
+                raise
 
     @property
     def logs_dir(self) -> Path:
