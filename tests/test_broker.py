@@ -83,6 +83,18 @@ def test_streams_spread_over_three_engines(cluster, sample_frames):
     assert sorted(per_engine.values()) == [2, 2, 2]
 
 
+def _open_broker(front: str, back: str) -> Broker:
+    """A broker opened on endpoints a previous one used (its sockets close in ZeroMQ's I/O thread)."""
+    broker = Broker(front, back, ctx=zmq.Context.instance())
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            broker.open()
+            return broker
+        except EngineError:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
 def _start_session(broker, sample_video, store_dir, repeat=3):
     results: list = []
     box: dict = {}
@@ -175,15 +187,7 @@ def test_broker_restart_mid_session_loses_no_frame_and_keeps_its_engines(tmp_pat
         t, box, results = _start_session(broker, sample_video, store_dir)
         broker.stop()
         thread.join(5)
-        broker = Broker(broker.frontend_endpoint, broker.backend_endpoint, ctx=zmq.Context.instance())
-        deadline = time.monotonic() + 10
-        while True:  # the previous broker's sockets close in ZeroMQ's I/O thread
-            try:
-                broker.open()
-                break
-            except EngineError:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+        broker = _open_broker(broker.frontend_endpoint, broker.backend_endpoint)
         thread = threading.Thread(target=broker.serve, daemon=True)
         thread.start()
         restarted = time.monotonic()
@@ -240,15 +244,7 @@ def test_engine_reconnects_to_a_restarted_broker(tmp_path, sample_frames):
         proc = _engine(back, log)  # started before any broker exists
         try:
             for _ in range(2):  # a broker, then a new one on the same endpoints
-                broker = Broker(front, back, ctx=zmq.Context.instance())
-                deadline = time.monotonic() + 10
-                while True:  # the previous broker's sockets close in ZeroMQ's I/O thread
-                    try:
-                        broker.open()
-                        break
-                    except EngineError:
-                        assert time.monotonic() < deadline
-                        time.sleep(0.2)
+                broker = _open_broker(front, back)
                 th = threading.Thread(target=broker.serve, daemon=True)
                 th.start()
                 deadline = time.monotonic() + 90
