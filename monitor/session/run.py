@@ -103,7 +103,8 @@ def _run(opts: SessionOptions, spec: SourceSpec, cap, t_start: float, photos: Ph
             if opts.iris_mm is None and opts.person:  # the person's own iris diameter, when known
                 known = store.latest_baseline(opts.person)
                 lo, hi = IRIS_MM_RANGE  # a baseline saved before the range was checked may lie outside it
-                opts = replace(opts, iris_mm=known.iris_mm if known and lo <= known.iris_mm <= hi else None)
+                iris = known.iris_mm if known else None
+                opts = replace(opts, iris_mm=iris if iris is not None and lo <= iris <= hi else None)
             engine = LocalEngine(opts.backend, opts.iris_mm, log_dir=store.logs_dir,
                                  extra_args=opts.cnn.args() if opts.cnn else None)
             client = EngineClient(engine.endpoint, window=opts.window)
