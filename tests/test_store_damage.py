@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from helpers import ROOT, run_cli
 
 from monitor.errors import StoreError
+from monitor.lab.attack.store import fill
 from monitor.measures.summary import SessionSummary
 from monitor.store.db import Store
 from monitor.store.series import SeriesWriter
@@ -71,24 +71,6 @@ def small_disk(tmp_path: Path, size: str = "4m"):
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
-def fill(mnt: Path) -> Path:
-    """Fill the filesystem to the last byte with one file; returns it (remove it to free the disk)."""
-    filler = mnt / f"filler-{uuid.uuid4().hex[:6]}"
-    with open(filler, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\1" * 65536)
-        except OSError:
-            pass
-        for size in (4096, 512, 1):  # the last partial blocks
-            try:
-                while True:
-                    f.write(b"\1" * size)
-            except OSError:
-                pass
-    return filler
 
 
 def on_disk(store: Store, sid: str) -> tuple[int, int]:
